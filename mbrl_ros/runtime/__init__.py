@@ -1,0 +1,1 @@
+"""Robot-side runtime: numpy + onnxruntime only. Never import torch or rclpy here."""
