@@ -1,0 +1,15 @@
+"""ros2 launch mbrl_ros robot.launch.py model_store:=... [camera_topic:=...] [command_topic:=...]
+
+Hardware: no sim node, wall time, the controller remapped onto the robot's
+drivers (ros2_control forward_command_controller), training off by default.
+Node set and parameters from mbrl_ros.graph (shared with `mbrl-ros launch robot`).
+"""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from graph_launch import generate  # noqa: E402
+
+
+def generate_launch_description():
+    return generate("robot")

@@ -1,0 +1,144 @@
+"""The node graphs, described once.
+
+`launch/sim.launch.py` / `launch/robot.launch.py` (real ROS 2 installs) and
+`mbrl-ros launch` (pip installs, no `ros2 launch` available) both build their
+processes from these descriptions, so the two entry points start the same
+nodes with the same parameters.  Pure Python: no rclpy, no launch imports.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from mbrl_ros.paths import config_dir, models_dir
+
+
+@dataclass(frozen=True)
+class LaunchArgument:
+    default: str
+    description: str
+
+
+@dataclass
+class NodeSpec:
+    """One node process: which entry point, which parameters, which remappings."""
+
+    name: str  # node name (also the section in the params file)
+    module: str  # python module with main(); `ros2 run` uses `executable`
+    executable: str  # console script installed in lib/mbrl_ros
+    params_file: Path
+    parameters: dict = field(default_factory=dict)  # overrides on top of params_file
+    remappings: list[tuple[str, str]] = field(default_factory=list)
+
+    def ros_args(self) -> list[str]:
+        """The `--ros-args ...` tail that gives this node its name, parameters and remappings."""
+        args = ["--ros-args", "-r", f"__node:={self.name}", "--params-file", str(self.params_file)]
+        for key, value in self.parameters.items():
+            args += ["-p", f"{key}:={_param_literal(value)}"]
+        for src, dst in self.remappings:
+            args += ["-r", f"{src}:={dst}"]
+        return args
+
+
+def _param_literal(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _truthy(text: str) -> bool:
+    return str(text).strip().lower() in ("1", "true", "yes", "on")
+
+
+SIM_ARGUMENTS: dict[str, LaunchArgument] = {
+    "env_id": LaunchArgument("mbrl_ros/Reacher2D-v0", "simulated robot/task (gymnasium id)"),
+    "planner": LaunchArgument("cem", "controller planner: cem | mcts | mppi"),
+    "model_store": LaunchArgument("", "model bundle store the controller loads (empty: the shipped default for env_id)"),
+    "record": LaunchArgument("true", "run the logger (rosbag2 MCAP) and feed the trainer"),
+    "train": LaunchArgument("true", "run the online trainer (needs record)"),
+    "data_dir": LaunchArgument("mbrl_data", "where bags, the episode cache, checkpoints and new models go"),
+    "real_time_factor": LaunchArgument("1.0", "sim speed vs wall clock (0: as fast as possible)"),
+    "headless": LaunchArgument("true", "no viewer window (the camera still renders offscreen)"),
+    "params_file": LaunchArgument("", "parameter YAML (empty: config/sim.yaml)"),
+}
+
+ROBOT_ARGUMENTS: dict[str, LaunchArgument] = {
+    "planner": LaunchArgument("cem", "controller planner: cem | mcts | mppi"),
+    "model_store": LaunchArgument("", "model bundle store the controller loads"),
+    "camera_topic": LaunchArgument("/camera/image_raw", "the robot's camera topic (sensor_msgs/Image)"),
+    "joint_states_topic": LaunchArgument("/joint_states", "the robot's joint states topic"),
+    "command_topic": LaunchArgument("/forward_command_controller/commands",
+                                    "ros2_control forward_command_controller commands topic"),
+    "record": LaunchArgument("false", "run the logger (rosbag2 MCAP)"),
+    "train": LaunchArgument("false", "run the online trainer (off on hardware by default)"),
+    "data_dir": LaunchArgument("mbrl_data", "where bags, checkpoints and new models go"),
+    "params_file": LaunchArgument("", "parameter YAML (empty: config/robot.yaml)"),
+}
+
+
+def _resolve(arguments: dict[str, LaunchArgument], given: dict[str, str]) -> dict[str, str]:
+    unknown = set(given) - set(arguments)
+    if unknown:
+        raise ValueError(f"unknown launch arguments {sorted(unknown)}; known: {sorted(arguments)}")
+    return {name: str(given.get(name, arg.default)) for name, arg in arguments.items()}
+
+
+def default_model_store(env_id: str) -> Path:
+    """The shipped model store for a simulated task, e.g. models/reacher2d."""
+    from mbrl_ros.export_names import store_name_for_env  # tiny pure helper
+
+    return models_dir() / store_name_for_env(env_id)
+
+
+def sim_graph(given: dict[str, str] | None = None) -> list[NodeSpec]:
+    """sim + controller (+ logger + trainer): the robot learning while it runs."""
+    a = _resolve(SIM_ARGUMENTS, given or {})
+    params = Path(a["params_file"]) if a["params_file"] else config_dir() / "sim.yaml"
+    data = Path(a["data_dir"]).expanduser().absolute()
+    store = a["model_store"] or str(default_model_store(a["env_id"]))
+    common = {"use_sim_time": True}
+    nodes = [
+        NodeSpec("sim", "mbrl_ros.nodes.sim_node", "sim_node", params,
+                 {"use_sim_time": False, "env_id": a["env_id"], "real_time_factor": float(a["real_time_factor"])}),
+        NodeSpec("controller", "mbrl_ros.nodes.controller_node", "controller_node", params,
+                 {**common, "planner": a["planner"], "model_store": store,
+                  "watch_store": str(data / "models") if _truthy(a["train"]) else ""}),
+    ]
+    if _truthy(a["record"]):
+        nodes.append(NodeSpec("logger", "mbrl_ros.nodes.logger_node", "logger_node", params,
+                              {**common, "output_dir": str(data / "bags")}))
+        if _truthy(a["train"]):
+            nodes.append(NodeSpec("trainer", "mbrl_ros.nodes.trainer_node", "trainer_node", params,
+                                  {**common, "env_id": a["env_id"], "bag_dir": str(data / "bags"),
+                                   "work_dir": str(data / "trainer"), "model_store": str(data / "models"),
+                                   "init_from": store}))
+    return nodes
+
+
+def robot_graph(given: dict[str, str] | None = None) -> list[NodeSpec]:
+    """controller (+ logger, + trainer) against real robot drivers; wall time, no sim."""
+    a = _resolve(ROBOT_ARGUMENTS, given or {})
+    params = Path(a["params_file"]) if a["params_file"] else config_dir() / "robot.yaml"
+    data = Path(a["data_dir"]).expanduser().absolute()
+    remap = [("/camera/image_raw", a["camera_topic"]), ("/joint_states", a["joint_states_topic"]),
+             ("/mbrl/commands", a["command_topic"])]
+    nodes = [NodeSpec("controller", "mbrl_ros.nodes.controller_node", "controller_node", params,
+                      {"use_sim_time": False, "planner": a["planner"],
+                       **({"model_store": a["model_store"]} if a["model_store"] else {}),
+                       "watch_store": str(data / "models") if _truthy(a["train"]) else ""},
+                      remap)]
+    if _truthy(a["record"]):
+        nodes.append(NodeSpec("logger", "mbrl_ros.nodes.logger_node", "logger_node", params,
+                              {"use_sim_time": False, "output_dir": str(data / "bags")}, remap))
+        if _truthy(a["train"]):
+            nodes.append(NodeSpec("trainer", "mbrl_ros.nodes.trainer_node", "trainer_node", params,
+                                  {"use_sim_time": False, "bag_dir": str(data / "bags"),
+                                   "work_dir": str(data / "trainer"), "model_store": str(data / "models")}))
+    return nodes
+
+
+GRAPHS: dict[str, tuple[dict[str, LaunchArgument], Callable[[dict], list[NodeSpec]]]] = {
+    "sim": (SIM_ARGUMENTS, sim_graph),
+    "robot": (ROBOT_ARGUMENTS, robot_graph),
+}

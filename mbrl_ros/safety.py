@@ -1,0 +1,103 @@
+"""Command checks shared by the sim node (incoming commands) and the controller (outgoing).
+
+Pure numpy: no rclpy, so the rules are unit-tested without ROS.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Optional, Sequence
+
+import numpy as np
+
+from mbrl_ros.spec import ActionSpec
+
+
+class CommandRejected(ValueError):
+    """A command that must not reach the actuators; `reason` is a short counter key."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+def check_command(values: Sequence[float], spec: ActionSpec) -> tuple[np.ndarray, bool]:
+    """Validate a robot-unit command against the spec.
+
+    Returns (command clamped into [low, high], whether clamping changed it).
+    Raises CommandRejected for the wrong length or non-finite entries: those
+    are never "fixed", because there is no safe guess of what was meant.
+    """
+    cmd = np.asarray(values, dtype=np.float64).reshape(-1)
+    if cmd.shape[0] != spec.dim:
+        raise CommandRejected("wrong_length", f"command has {cmd.shape[0]} values, robot has {spec.dim} actuators")
+    if not np.all(np.isfinite(cmd)):
+        raise CommandRejected("not_finite", f"command contains NaN/inf: {cmd.tolist()}")
+    low, high = np.asarray(spec.low), np.asarray(spec.high)
+    clamped = np.clip(cmd, low, high)
+    return clamped, bool(np.any(clamped != cmd))
+
+
+@dataclass
+class CommandGate:
+    """Holds the last valid command and zeroes it when commands stop coming.
+
+    `submit` at each received command, `current(now)` whenever the actuators need
+    a value. Times are seconds on one clock (the node's).
+    """
+
+    spec: ActionSpec
+    timeout_s: float = 0.5
+    counts: Counter = field(default_factory=Counter)
+    _command: Optional[np.ndarray] = None
+    _stamp: float = float("-inf")
+    timed_out: bool = False
+
+    def zero(self) -> np.ndarray:
+        """Zero effort in robot units, clamped into the limits (0 may lie outside an asymmetric range)."""
+        return np.clip(np.zeros(self.spec.dim), self.spec.low, self.spec.high)
+
+    def submit(self, values: Sequence[float], now: float) -> Optional[str]:
+        """Accept a command. Returns a warning text when it was clamped or rejected, else None."""
+        try:
+            cmd, clamped = check_command(values, self.spec)
+        except CommandRejected as exc:
+            self.counts[exc.reason] += 1
+            return f"rejected command ({exc}); holding the last valid one"
+        self._command, self._stamp = cmd, now
+        self.counts["accepted"] += 1
+        if clamped:
+            self.counts["clamped"] += 1
+            return f"command outside limits, clamped to {np.round(cmd, 4).tolist()}"
+        return None
+
+    def current(self, now: float) -> np.ndarray:
+        """The command to apply now: the last valid one, or zero when it is older than timeout_s."""
+        if self._command is None or now - self._stamp > self.timeout_s:
+            if self._command is not None and not self.timed_out:
+                self.counts["timeouts"] += 1
+            self.timed_out = self._command is not None
+            return self.zero()
+        self.timed_out = False
+        return self._command
+
+    def reset(self) -> None:
+        self._command, self._stamp, self.timed_out = None, float("-inf"), False
+
+
+class RateLimiter:
+    """Limits how far a normalised action may move per tick (|a_t - a_{t-1}| <= max_delta)."""
+
+    def __init__(self, dim: int, max_delta: float):
+        if max_delta <= 0:
+            raise ValueError(f"max_delta must be > 0, got {max_delta}")
+        self.max_delta = max_delta
+        self.last = np.zeros(dim, np.float32)
+
+    def __call__(self, action: np.ndarray) -> np.ndarray:
+        out = self.last + np.clip(action - self.last, -self.max_delta, self.max_delta)
+        self.last = out.astype(np.float32)
+        return self.last.copy()
+
+    def reset(self, action: Optional[np.ndarray] = None) -> None:
+        self.last = np.zeros_like(self.last) if action is None else np.asarray(action, np.float32).copy()

@@ -1,0 +1,52 @@
+import numpy as np
+import pytest
+
+from mbrl_ros.safety import CommandGate, CommandRejected, RateLimiter, check_command
+from mbrl_ros.spec import ActionSpec
+
+SPEC = ActionSpec(dim=2, low=(-2.0, -1.0), high=(2.0, 3.0))
+
+
+def test_check_command_clamps_out_of_range():
+    cmd, clamped = check_command([5.0, -7.0], SPEC)
+    assert clamped
+    np.testing.assert_allclose(cmd, [2.0, -1.0])
+
+
+@pytest.mark.parametrize("values,reason", [([1.0], "wrong_length"), ([1.0, 2.0, 3.0], "wrong_length"),
+                                           ([np.nan, 0.0], "not_finite"), ([0.0, np.inf], "not_finite")])
+def test_check_command_rejects(values, reason):
+    with pytest.raises(CommandRejected) as info:
+        check_command(values, SPEC)
+    assert info.value.reason == reason
+
+
+def test_gate_holds_last_valid_and_times_out():
+    gate = CommandGate(SPEC, timeout_s=0.5)
+    np.testing.assert_allclose(gate.current(0.0), [0.0, 0.0])  # nothing yet: zero effort
+    assert gate.submit([1.0, 1.0], now=1.0) is None
+    assert "rejected" in gate.submit([np.nan, 1.0], now=1.1)
+    np.testing.assert_allclose(gate.current(1.2), [1.0, 1.0])  # bad command did not replace it
+    np.testing.assert_allclose(gate.current(1.6), [0.0, 0.0])  # timeout -> zero
+    assert gate.counts["not_finite"] == 1 and gate.counts["timeouts"] == 1
+    gate.submit([0.5, 0.5], now=2.0)
+    np.testing.assert_allclose(gate.current(2.1), [0.5, 0.5])
+
+
+def test_gate_zero_respects_asymmetric_limits():
+    gate = CommandGate(ActionSpec(dim=1, low=(0.5,), high=(1.0,)))
+    np.testing.assert_allclose(gate.current(0.0), [0.5])
+
+
+def test_action_spec_round_trip_and_clip():
+    robot = SPEC.to_robot([1.5, -1.0])  # 1.5 is clipped to 1
+    np.testing.assert_allclose(robot, [2.0, -1.0])
+    np.testing.assert_allclose(SPEC.from_robot(robot), [1.0, -1.0])
+
+
+def test_rate_limiter():
+    limit = RateLimiter(2, max_delta=0.25)
+    np.testing.assert_allclose(limit(np.array([1.0, -1.0])), [0.25, -0.25])
+    np.testing.assert_allclose(limit(np.array([1.0, -0.3])), [0.5, -0.3])
+    with pytest.raises(ValueError):
+        RateLimiter(1, 0.0)
