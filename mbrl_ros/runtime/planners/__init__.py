@@ -1,0 +1,35 @@
+"""Planners in a model's latent space: CEM, MPPI, MCTS (numpy only).
+
+    planner = make_planner("cem", model, {"horizon": 12}, seed=0)
+    planner.reset()                      # episode start
+    result = planner.plan(state)         # state: LatentState, batch 1
+    robot.apply(result.action)           # float32[A] in the action bounds
+    planner.advance(applied_action)      # optional: the action really applied
+
+See docs/planners.md for the configs, defaults and figures.
+"""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from mbrl_ros.runtime.latent import LatentModel
+from mbrl_ros.runtime.planners.base import PlanResult, Planner, config_from
+from mbrl_ros.runtime.planners.cem import CEMConfig, CEMPlanner
+
+PLANNERS = {"cem": (CEMPlanner, CEMConfig)}
+
+
+def make_planner(name: str, model: LatentModel, config: Any = None, seed: Optional[int] = None) -> Planner:
+    """A planner by name ("cem", "mppi", "mcts") for `model`.
+
+    config: None (defaults), a dict of config fields (unknown keys raise
+    ValueError), or the planner's config dataclass. seed: for the planner's RNG.
+    """
+    key = str(name).strip().lower()
+    if key not in PLANNERS:
+        raise ValueError(f"unknown planner {name!r}; choose one of {sorted(PLANNERS)}")
+    planner_cls, config_cls = PLANNERS[key]
+    return planner_cls(model, config_from(config_cls, config), seed=seed)
+
+
+__all__ = ["make_planner", "PlanResult", "Planner", "CEMConfig", "CEMPlanner", "PLANNERS"]
