@@ -1,0 +1,83 @@
+"""Importing MuJoCo headlessly, and one reusable offscreen camera renderer.
+
+`MUJOCO_GL` must be set before `mujoco` is first imported; `mbrl_ros.envs`
+sets it to "egl" when it is unset (a value you set yourself wins).
+"""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+
+from typing import Optional, Union  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+GL_FIX = (
+    "MuJoCo could not open an OpenGL context for offscreen rendering "
+    "(MUJOCO_GL={gl!r}). Fix: set MUJOCO_GL=egl and install libegl1 + Mesa "
+    "(apt install libegl1 libgl1-mesa-dri), or use software rendering with "
+    "MUJOCO_GL=osmesa (apt install libosmesa6). MUJOCO_GL must be set before "
+    "mujoco is first imported. Or pass render_image=False for joints-only observations."
+)
+
+try:
+    import mujoco  # noqa: E402
+except Exception as exc:  # noqa: BLE001 - the GL backend is loaded at import time
+    raise ImportError(GL_FIX.format(gl=os.environ.get("MUJOCO_GL")) + f" (import error: {exc})") from exc
+
+
+def parse_image_size(image_size: Union[int, tuple, list]) -> tuple[int, int]:
+    """64 -> (64, 64); (H, W) -> (H, W)."""
+    if isinstance(image_size, (int, np.integer)):
+        h = w = int(image_size)
+    else:
+        h, w = (int(s) for s in image_size)
+    if h <= 0 or w <= 0:
+        raise ValueError(f"image_size must be positive, got {image_size!r}")
+    return h, w
+
+
+class CameraRenderer:
+    """One `mujoco.Renderer` for one camera, created on first use and then reused.
+
+    Rendering is only done when `render()` is called. The GL context belongs to the
+    thread that renders; call `render()` from one thread.
+    """
+
+    def __init__(self, model: "mujoco.MjModel", height: int, width: int,
+                 camera: Union[int, str, "mujoco.MjvCamera"] = -1, fast: bool = True):
+        self.model = model
+        self.height, self.width = int(height), int(width)
+        self.camera = camera
+        self.fast = fast
+        self._renderer: Optional[mujoco.Renderer] = None
+        self._option = mujoco.MjvOption()
+
+    def _open(self) -> "mujoco.Renderer":
+        vis = self.model.vis
+        vis.global_.offwidth = max(int(vis.global_.offwidth), self.width)
+        vis.global_.offheight = max(int(vis.global_.offheight), self.height)
+        if self.fast:
+            # Multisampling and shadow maps dominate software (llvmpipe) rendering time.
+            vis.quality.offsamples = 0
+            vis.quality.shadowsize = 0
+            self.model.light_castshadow[:] = 0
+        try:
+            return mujoco.Renderer(self.model, self.height, self.width)
+        except Exception as exc:  # noqa: BLE001 - GL failures surface as several types
+            raise RuntimeError(GL_FIX.format(gl=os.environ.get("MUJOCO_GL")) + f" (error: {exc})") from exc
+
+    def render(self, data: "mujoco.MjData") -> np.ndarray:
+        """RGB uint8[H, W, 3] of the current state (a new array each call)."""
+        if self._renderer is None:
+            self._renderer = self._open()
+        self._renderer.update_scene(data, camera=self.camera, scene_option=self._option)
+        return self._renderer.render()
+
+    def close(self) -> None:
+        if self._renderer is not None:
+            try:
+                self._renderer.close()
+            finally:
+                self._renderer = None
