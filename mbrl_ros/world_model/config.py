@@ -1,0 +1,105 @@
+"""WorldModelConfig: the one config object saved with every checkpoint.
+
+It holds both the architecture (sizes) and the training hyperparameters, so a
+checkpoint alone says how it was built and trained. Presets:
+
+- ``tiny``  for tests: trains in seconds on one CPU core.
+- ``small`` the DEFAULT: trains on a 2-core CPU, and its prior/transition path
+  (GRU 128, Gaussian z 32, MLP 128) is cheap enough for a planner to roll a few
+  thousand latent transitions per 50 Hz control tick with ONNX Runtime.
+- ``large`` for a GPU.
+
+Values come from DreamerV3 (Hafner et al. 2023) unless a comment says otherwise;
+docs/world_model.md lists them with their sources.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+
+@dataclass(frozen=True)
+class WorldModelConfig:
+    """Architecture + training hyperparameters of the world model and its actor/value heads."""
+
+    # --- architecture -------------------------------------------------------
+    deter: int = 128          # GRU state h size
+    stoch: int = 32           # Gaussian latent z size
+    hidden: int = 128         # MLP width (RSSM, heads, actor, value)
+    mlp_layers: int = 2       # hidden layers of the heads and joint encoder/decoder
+    cnn_depth: int = 16       # channels of the first conv layer; doubles per stage
+    joint_embed: int = 64     # joint-encoder output size (part of the embedding)
+    min_std: float = 0.1      # floor on the latent std (DreamerV2)
+
+    # --- world-model losses -------------------------------------------------
+    kl_dyn: float = 0.5       # KL(sg(post) || prior): trains the prior (V3 "dyn")
+    kl_rep: float = 0.1       # KL(post || sg(prior)): regularises the posterior (V3 "rep")
+    free_nats: float = 1.0    # free bits, applied to each KL term (V3)
+    image_scale: float = 1.0
+    joint_scale: float = 1.0
+    reward_scale: float = 1.0
+    cont_scale: float = 1.0
+
+    # --- behaviour learning (actor + value on imagined rollouts) -------------
+    train_actor: bool = True
+    horizon: int = 15         # imagination horizon (V3)
+    discount: float = 0.99    # gamma; per-step, matches 50 Hz-ish control
+    lambda_: float = 0.95     # TD(lambda) (V3)
+    actor_entropy: float = 3e-4  # entropy bonus on normalised returns (V3)
+    slow_value_rate: float = 0.02  # EMA rate of the slow target value net (V3)
+    imag_starts: int = 256    # at most this many posterior states start imagination (bounds cost)
+
+    # --- optimisation -------------------------------------------------------
+    lr_model: float = 6e-4    # DreamerV1; V3's 1e-4 is tuned for much longer runs
+    lr_actor: float = 8e-5
+    lr_value: float = 8e-5
+    adam_eps: float = 1e-6
+    grad_clip: float = 100.0  # global-norm clip per optimiser (V1/V2)
+    batch_size: int = 16
+    seq_len: int = 32
+
+    PRESETS = ("tiny", "small", "large")
+
+    @classmethod
+    def preset(cls, name: str = "small", **overrides) -> "WorldModelConfig":
+        """A named preset with optional field overrides, e.g. preset("small", seq_len=64)."""
+        table = {
+            "tiny": dict(deter=32, stoch=8, hidden=32, cnn_depth=4, joint_embed=16, batch_size=4, seq_len=8,
+                         horizon=5, imag_starts=32, lr_model=1e-3, lr_actor=3e-4, lr_value=3e-4),
+            "small": dict(),
+            "large": dict(deter=512, stoch=32, hidden=512, cnn_depth=48, joint_embed=128, mlp_layers=3,
+                          batch_size=16, seq_len=64, imag_starts=1024, lr_model=3e-4),
+        }
+        if name not in table:
+            raise ValueError(f"unknown world-model preset '{name}', choose one of {list(table)}")
+        return cls.from_dict({**table[name], **overrides})
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "WorldModelConfig":
+        """Build from a dict; unknown keys are an error naming them (catches typos and stale checkpoints)."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown WorldModelConfig fields {unknown}; known: {sorted(known)}")
+        cfg = cls(**d)
+        cfg.validate()
+        return cfg
+
+    def replace(self, **changes) -> "WorldModelConfig":
+        return self.from_dict({**self.to_dict(), **changes})
+
+    def validate(self) -> None:
+        positive = ("deter", "stoch", "hidden", "cnn_depth", "joint_embed", "horizon", "batch_size",
+                    "imag_starts")
+        for name in positive:
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"WorldModelConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if self.seq_len < 2:
+            raise ValueError(f"WorldModelConfig.seq_len must be >= 2, got {self.seq_len}")
+        if self.mlp_layers < 0:
+            raise ValueError(f"WorldModelConfig.mlp_layers must be >= 0, got {self.mlp_layers}")
+        if not 0.0 < self.discount <= 1.0 or not 0.0 <= self.lambda_ <= 1.0:
+            raise ValueError(f"discount must be in (0, 1] and lambda_ in [0, 1], got {self.discount}, {self.lambda_}")
+
