@@ -174,14 +174,15 @@ class MujocoRobotEnv(gym.Env):
         return False
 
     def get_state(self) -> np.ndarray:
-        """Full physics state (time, qpos, qvel, act, ctrl, mocap pose...) as float64[]."""
-        spec = mujoco.mjtState.mjSTATE_FULLPHYSICS | mujoco.mjtState.mjSTATE_CTRL
+        """Full integration state (time, qpos, qvel, act, ctrl, applied forces, mocap pose = the
+        target) as float64[]; `set_state` restores it exactly."""
+        spec = mujoco.mjtState.mjSTATE_INTEGRATION
         state = np.empty(mujoco.mj_stateSize(self.model, spec), dtype=np.float64)
         mujoco.mj_getState(self.model, self.data, state, spec)
         return state
 
     def set_state(self, state) -> None:
-        spec = mujoco.mjtState.mjSTATE_FULLPHYSICS | mujoco.mjtState.mjSTATE_CTRL
+        spec = mujoco.mjtState.mjSTATE_INTEGRATION
         mujoco.mj_setState(self.model, self.data, np.asarray(state, dtype=np.float64), spec)
         mujoco.mj_forward(self.model, self.data)
 

@@ -82,3 +82,19 @@ def inverse_kinematics(xy, elbow_up: bool = True) -> np.ndarray:
     q2 = math.acos(max(-1.0, min(1.0, c2))) * (1 if elbow_up else -1)
     q1 = math.atan2(y, x) - math.atan2(LINK2 * math.sin(q2), LINK1 + LINK2 * math.cos(q2))
     return np.array([q1, q2])
+
+
+def scripted_action(env: Reacher2DEnv, kp: float = 4.0, kd=(0.6, 0.4)) -> np.ndarray:
+    """Privileged expert (knows the target): IK to the target + PD on the joints, in [-1, 1]^2.
+
+    For tests, demonstrations and exploration data; a learned policy only sees the image.
+    """
+    q = env.data.qpos[:2].copy()
+    qd = env.data.qvel[:2].copy()
+    best = None
+    for elbow_up in (True, False):
+        err = inverse_kinematics(env.target_pos, elbow_up) - q
+        err[0] = (err[0] + math.pi) % (2 * math.pi) - math.pi  # shoulder is unlimited; elbow is not
+        if best is None or np.abs(err).sum() < np.abs(best).sum():
+            best = err
+    return np.clip(kp * best - np.asarray(kd) * qd, -1.0, 1.0).astype(np.float32)
