@@ -15,8 +15,11 @@ from typing import Any, Optional
 from mbrl_ros.runtime.latent import LatentModel
 from mbrl_ros.runtime.planners.base import PlanResult, Planner, config_from
 from mbrl_ros.runtime.planners.cem import CEMConfig, CEMPlanner
+from mbrl_ros.runtime.planners.mcts import MCTSConfig, MCTSPlanner
+from mbrl_ros.runtime.planners.mppi import MPPIConfig, MPPIPlanner
 
-PLANNERS = {"cem": (CEMPlanner, CEMConfig)}
+PLANNERS = {"cem": (CEMPlanner, CEMConfig), "mppi": (MPPIPlanner, MPPIConfig),
+            "mcts": (MCTSPlanner, MCTSConfig)}
 
 
 def make_planner(name: str, model: LatentModel, config: Any = None, seed: Optional[int] = None) -> Planner:
@@ -32,4 +35,5 @@ def make_planner(name: str, model: LatentModel, config: Any = None, seed: Option
     return planner_cls(model, config_from(config_cls, config), seed=seed)
 
 
-__all__ = ["make_planner", "PlanResult", "Planner", "CEMConfig", "CEMPlanner", "PLANNERS"]
+__all__ = ["make_planner", "PlanResult", "Planner", "CEMConfig", "CEMPlanner", "MPPIConfig", "MPPIPlanner", "MCTSConfig",
+           "MCTSPlanner", "PLANNERS"]
