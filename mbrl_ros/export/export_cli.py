@@ -1,0 +1,44 @@
+"""`mbrl-ros export`: checkpoint -> parity-checked ONNX bundle in a model store."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", required=True, type=Path, help="world-model checkpoint (.pt)")
+    parser.add_argument("--store", required=True, type=Path, help="model store directory (holds CURRENT)")
+    parser.add_argument("--horizon", type=int, default=None,
+                        help="fixed horizon of the fused imagine graph (default: the model config's)")
+    parser.add_argument("--keep", type=int, default=3, help="published versions to keep (CURRENT always kept)")
+    parser.add_argument("--tol", type=float, default=1e-4, help="max |onnx - torch| allowed")
+    parser.add_argument("--no-publish", action="store_true",
+                        help="write and check the version but leave CURRENT pointing where it was")
+
+
+def run(args: argparse.Namespace) -> int:
+    from mbrl_ros.export.parity import ParityError
+    from mbrl_ros.export.publish import export_checkpoint
+    from mbrl_ros.runtime.manifest import BundleError
+
+    if args.horizon is not None and args.horizon < 1:
+        print(f"mbrl-ros export: --horizon must be >= 1, got {args.horizon}", file=sys.stderr)
+        return 2
+    try:
+        result = export_checkpoint(args.checkpoint, args.store, horizon=args.horizon, keep=args.keep,
+                                   tol=args.tol, publish=not args.no_publish)
+    except ParityError as exc:
+        print(f"mbrl-ros export: NOT published: {exc}", file=sys.stderr)
+        for key, value in exc.report.items():
+            print(f"  {key:<20} {value:.3e}", file=sys.stderr)
+        return 1
+    except (ValueError, BundleError, OSError) as exc:
+        print(f"mbrl-ros export: {exc}", file=sys.stderr)
+        return 1
+    print(f"exported {result.version} -> {result.path}")
+    print(f"parity, max |onnx - torch| (tol {args.tol:g}):")
+    for key, value in result.parity.items():
+        print(f"  {key:<20} {value:.3e}")
+    print("published: CURRENT ->", result.version if result.published else "(unchanged, --no-publish)")
+    return 0

@@ -1,0 +1,120 @@
+"""Write a WorldModel's graphs + initial state + manifest into a bundle directory.
+
+The directory is not published here (see publish.py); this only produces the
+files and the manifest that describes them.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import torch
+
+from mbrl_ros.export.graphs import FilterGraph, ImagineGraph, StepGraph
+from mbrl_ros.runtime import manifest as mf
+from mbrl_ros.runtime.store_layout import MANIFEST
+from mbrl_ros.spec import ActionSpec
+
+OPSET = 17
+B = mf.BATCH
+
+
+def _io(names, dtypes, shapes) -> list[dict]:
+    return [{"name": n, "dtype": d, "shape": list(s)} for n, d, s in zip(names, dtypes, shapes)]
+
+
+def graph_specs(wm, horizon: int) -> dict[str, dict]:
+    """Per graph: its module, example inputs, and the manifest's input/output descriptions."""
+    dh, dz, a, j = wm.deter_dim, wm.stoch_dim, wm.action_dim, wm.obs_spec.joint_dim
+    n = 2  # example batch; the batch axis is exported as dynamic
+    state_in = [torch.zeros(n, dh), torch.zeros(n, dz)]
+    if wm.obs_spec.has_image:
+        shape = wm.obs_spec.image_shape
+        f_names, f_dtypes = mf.FILTER_INPUTS_IMAGE, ["uint8", "float32", "float32", "float32", "float32"]
+        f_shapes = [[B, *shape], [B, j], [B, dh], [B, dz], [B, a]]
+        f_example = [torch.zeros(n, *shape, dtype=torch.uint8), torch.zeros(n, j), *state_in, torch.zeros(n, a)]
+    else:
+        f_names, f_dtypes = mf.FILTER_INPUTS_JOINTS, ["float32"] * 4
+        f_shapes = [[B, j], [B, dh], [B, dz], [B, a]]
+        f_example = [torch.zeros(n, j), *state_in, torch.zeros(n, a)]
+    f32 = lambda k: ["float32"] * k  # noqa: E731
+    return {
+        "filter": dict(module=FilterGraph(wm), example=f_example,
+                       inputs=_io(f_names, f_dtypes, f_shapes),
+                       outputs=_io(mf.FILTER_OUTPUTS, f32(2), [[B, dh], [B, dz]])),
+        "step": dict(module=StepGraph(wm), example=[*state_in, torch.zeros(n, a)],
+                     inputs=_io(mf.STEP_INPUTS, f32(3), [[B, dh], [B, dz], [B, a]]),
+                     outputs=_io(mf.STEP_OUTPUTS, f32(5), [[B, dh], [B, dz], [B], [B], [B]])),
+        "imagine": dict(module=ImagineGraph(wm, horizon), example=[*state_in, torch.zeros(n, horizon, a)],
+                        inputs=_io(mf.IMAGINE_INPUTS, f32(3), [[B, dh], [B, dz], [B, horizon, a]]),
+                        outputs=_io(mf.IMAGINE_OUTPUTS, f32(3), [[B, horizon]] * 3)),
+    }
+
+
+def export_graph(module: torch.nn.Module, example: list, inputs: list[dict], outputs: list[dict]) -> bytes:
+    """Trace `module` to ONNX bytes with a dynamic batch axis on every input and output."""
+    dynamic = {io_["name"]: {0: B} for io_ in inputs + outputs}
+    buf = io.BytesIO()
+    with torch.no_grad():
+        torch.onnx.export(module.eval(), tuple(example), buf, input_names=[i["name"] for i in inputs],
+                          output_names=[o["name"] for o in outputs], dynamic_axes=dynamic,
+                          opset_version=OPSET, dynamo=False, do_constant_folding=True)
+    return buf.getvalue()
+
+
+def _write(path: Path, data: bytes) -> str:
+    """Write + fsync one bundle file; returns its sha256."""
+    with open(path, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    return mf.sha256_bytes(data)
+
+
+def write_bundle(wm, out_dir: Path, version: str, horizon: Optional[int] = None, training_step: int = 0,
+                 action_spec: Optional[ActionSpec] = None, source_data: Any = None) -> mf.Manifest:
+    """Export all graphs of `wm` (a WorldModel, eval mode) into `out_dir` with its manifest.
+
+    horizon: the fused imagine graph's fixed horizon (default: the model config's).
+    """
+    wm = wm.eval()
+    horizon = int(horizon or wm.config.horizon)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    action_spec = action_spec or ActionSpec(wm.action_dim)
+    if action_spec.dim != wm.action_dim:
+        raise ValueError(f"action_spec has dim {action_spec.dim}, the model {wm.action_dim}")
+    graphs = {}
+    for name, spec in graph_specs(wm, horizon).items():
+        data = export_graph(spec["module"], spec["example"], spec["inputs"], spec["outputs"])
+        graphs[name] = {"file": f"{name}.onnx", "sha256": _write(out_dir / f"{name}.onnx", data),
+                        "inputs": spec["inputs"], "outputs": spec["outputs"]}
+    with torch.no_grad():
+        h0, z0 = wm.initial_state(1)
+    buf = io.BytesIO()
+    np.savez(buf, h=h0.cpu().numpy().astype(np.float32), z=z0.cpu().numpy().astype(np.float32))
+    init = {"file": "initial_state.npz", "sha256": _write(out_dir / "initial_state.npz", buf.getvalue())}
+    raw = {
+        "format": mf.FORMAT, "format_version": mf.FORMAT_VERSION, "version": version,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "training_step": int(training_step),
+        "source_data": source_data, "obs_spec": wm.obs_spec.to_dict(), "action_spec": action_spec.to_dict(),
+        "has_value": bool(wm.has_value), "world_model_config": wm.config.to_dict(),
+        "sizes": {"deter": wm.deter_dim, "stoch": wm.stoch_dim, "embed": wm.embed_dim,
+                  "action": wm.action_dim, "horizon": horizon},
+        "normalisation": "in-graph: raw uint8 image and raw joints go in; symlog/scaling live in the graphs",
+        "opset": OPSET, "torch_version": torch.__version__,
+        "graphs": graphs, "files": {"initial_state": init},
+    }
+    manifest = mf.Manifest.from_dict(raw)
+    write_manifest(out_dir, raw)
+    return manifest
+
+
+def write_manifest(out_dir: Path, raw: dict) -> None:
+    """(Re)write manifest.json (e.g. once parity figures are known), fsynced."""
+    _write(Path(out_dir) / MANIFEST, json.dumps(raw, indent=1, sort_keys=True).encode())

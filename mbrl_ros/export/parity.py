@@ -1,0 +1,133 @@
+"""Parity: the exported graphs must compute what the torch model computes.
+
+Both sides get the same random observations/actions; we compare single steps
+from identical states and 50-step rollouts where each side carries its own
+state (so errors that compound over time show up). Figures are max |onnx - torch|
+over every output element; all must be <= `tol` (fp32: 1e-4) or ParityError.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+import torch
+
+from mbrl_ros.runtime.bundle import ModelBundle
+from mbrl_ros.runtime.latent import LatentState
+
+DEFAULT_TOL = 1e-4
+
+
+class ParityError(ValueError):
+    """ONNX and torch disagree beyond tolerance; the bundle must not be published."""
+
+    def __init__(self, report: dict[str, float], tol: float):
+        self.report, self.tol = report, tol
+        bad = {k: v for k, v in report.items() if not v <= tol}
+        super().__init__(f"ONNX/torch parity failed (tol {tol:g}): "
+                         + ", ".join(f"{k}={v:.3g}" for k, v in bad.items()))
+
+
+def _maxdiff(*pairs) -> float:
+    return max(float(np.max(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64)))) for a, b in pairs)
+
+
+class _Inputs:
+    """Random observation/action streams shared by both sides."""
+
+    def __init__(self, wm, batch: int, steps: int, seed: int):
+        rng = np.random.default_rng(seed)
+        spec = wm.obs_spec
+        self.joints = rng.normal(0, 1.0, (steps, batch, spec.joint_dim)).astype(np.float32)
+        self.images = (rng.integers(0, 256, (steps, batch, *spec.image_shape), dtype=np.uint8)
+                       if spec.has_image else None)
+        # Slightly outside [-1, 1] so the in-graph clamp is exercised too.
+        self.actions = rng.uniform(-1.2, 1.2, (steps, batch, wm.action_dim)).astype(np.float32)
+
+    def obs(self, t: int) -> dict:
+        out = {"joints": self.joints[t]}
+        if self.images is not None:
+            out["image"] = self.images[t]
+        return out
+
+
+@torch.no_grad()
+def _torch_filter(wm, h, z, obs: dict, action):
+    image = torch.as_tensor(obs["image"]) if "image" in obs else None
+    embed = wm.encode(image, torch.as_tensor(obs["joints"]))
+    h, z = wm.filter_step(torch.as_tensor(h), torch.as_tensor(z), torch.clamp(torch.as_tensor(action), -1, 1),
+                          embed)
+    return h.numpy(), z.numpy()
+
+
+@torch.no_grad()
+def _torch_step(wm, h, z, action):
+    h, z = wm.prior_step(torch.as_tensor(h), torch.as_tensor(z), torch.clamp(torch.as_tensor(action), -1, 1))
+    reward = wm.reward(h, z)
+    value = wm.value(h, z) if wm.has_value else torch.zeros_like(reward)
+    return h.numpy(), z.numpy(), reward.numpy(), value.numpy(), wm.cont(h, z).numpy()
+
+
+def measure_parity(wm, bundle: ModelBundle, steps: int = 50, batch: int = 4, seed: int = 0) -> dict[str, float]:
+    """Max abs differences ONNX vs torch for filter/step/imagine, single steps and `steps`-step rollouts."""
+    wm = wm.eval()
+    data = _Inputs(wm, batch, steps, seed)
+    report: dict[str, float] = {}
+    start = bundle.initial_state(batch)
+    with torch.no_grad():
+        h0, z0 = (t.numpy() for t in wm.initial_state(batch))
+    report["initial_state"] = _maxdiff((start.h, h0), (start.z, z0))
+
+    # Filter: single steps from the torch state, and a rollout where each side keeps its own state.
+    th, tz = h0, z0
+    onnx_state = start
+    single = rollout = 0.0
+    torch_states = []
+    for t in range(steps):
+        ref = _torch_filter(wm, th, tz, data.obs(t), data.actions[t])
+        one = bundle.filter_step(LatentState(th, tz), data.obs(t), data.actions[t])
+        single = max(single, _maxdiff((one.h, ref[0]), (one.z, ref[1])))
+        onnx_state = bundle.filter_step(onnx_state, data.obs(t), data.actions[t])
+        th, tz = ref
+        rollout = max(rollout, _maxdiff((onnx_state.h, th), (onnx_state.z, tz)))
+        torch_states.append(ref)
+    report["filter_single"], report[f"filter_rollout_{steps}"] = single, rollout
+
+    # Imagination from a filtered (realistic) state.
+    sh, sz = torch_states[-1]
+    single = rollout = 0.0
+    th, tz, onnx_state = sh, sz, LatentState(sh, sz)
+    for t in range(steps):
+        ref = _torch_step(wm, th, tz, data.actions[t])
+        nxt, reward, value, cont = bundle.latent.step_with_cont(LatentState(th, tz), data.actions[t])
+        single = max(single, _maxdiff((nxt.h, ref[0]), (nxt.z, ref[1]), (reward, ref[2]), (value, ref[3]),
+                                      (cont, ref[4])))
+        onnx_state, reward, value, cont = bundle.latent.step_with_cont(onnx_state, data.actions[t])
+        th, tz = ref[0], ref[1]
+        rollout = max(rollout, _maxdiff((onnx_state.h, th), (onnx_state.z, tz), (reward, ref[2]),
+                                        (value, ref[3]), (cont, ref[4])))
+    report["step_single"], report[f"step_rollout_{steps}"] = single, rollout
+
+    # The fused graph (its fixed horizon) and a `steps`-long imagine (step fallback if it differs).
+    for horizon, key in ((bundle.manifest.horizon, "imagine_fused"), (steps, f"imagine_{steps}")):
+        if key == f"imagine_{steps}" and horizon == bundle.manifest.horizon:
+            key = "imagine_fused"
+        actions = np.resize(np.moveaxis(data.actions, 0, 1), (batch, horizon, wm.action_dim))
+        rewards, values, conts = bundle.latent.imagine_with_cont(LatentState(sh, sz), actions)
+        th, tz = sh, sz
+        ref_r, ref_v, ref_c = [], [], []
+        for t in range(horizon):
+            th, tz, r, v, c = _torch_step(wm, th, tz, actions[:, t])
+            ref_r.append(r), ref_v.append(v), ref_c.append(c)
+        report[key] = _maxdiff((rewards, np.stack(ref_r, 1)), (values, np.stack(ref_v, 1)),
+                               (conts, np.stack(ref_c, 1)))
+    return report
+
+
+def check_parity(wm, bundle: ModelBundle, tol: float = DEFAULT_TOL, steps: int = 50,
+                 batch: int = 4, seed: Optional[int] = 0) -> dict[str, float]:
+    """`measure_parity`, raising ParityError with the figures if any exceeds `tol`."""
+    report = measure_parity(wm, bundle, steps=steps, batch=batch, seed=seed or 0)
+    if not all(v <= tol for v in report.values()):  # `not <=` also catches NaN
+        raise ParityError(report, tol)
+    return report

@@ -1,0 +1,139 @@
+"""The bundle manifest: what a model bundle holds and how to call its graphs.
+
+Written by `mbrl_ros.export`, read here. Format (FORMAT_VERSION 1):
+
+    format, format_version, version, created (UTC ISO-8601), training_step,
+    source_data (free-form: hashes/lists of the episodes trained on),
+    obs_spec, action_spec (mbrl_ros.spec dicts), has_value, world_model_config,
+    sizes: {deter, stoch, embed, action, horizon}
+    normalisation: where observation preprocessing happens ("in-graph": uint8
+        image and raw joints go straight in; nothing to do outside)
+    graphs: {filter|step|imagine: {file, sha256, inputs: [{name, dtype, shape}],
+             outputs: [...]}}   shape entries are ints or "batch"
+    files: {initial_state: {file, sha256}}
+    parity: max |onnx - torch| figures measured at export
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from mbrl_ros.spec import ActionSpec, ObsSpec
+
+FORMAT = "mbrl_ros.bundle"
+FORMAT_VERSION = 1
+GRAPHS = ("filter", "step", "imagine")
+BATCH = "batch"  # the symbolic batch axis in manifest shapes
+
+# Tensor names, the contract between exporter and runtime.
+FILTER_INPUTS_IMAGE = ("image", "joints", "h", "z", "action")
+FILTER_INPUTS_JOINTS = ("joints", "h", "z", "action")
+FILTER_OUTPUTS = ("h_next", "z_next")
+STEP_INPUTS = ("h", "z", "action")
+STEP_OUTPUTS = ("h_next", "z_next", "reward", "value", "cont")
+IMAGINE_INPUTS = ("h", "z", "actions")
+IMAGINE_OUTPUTS = ("rewards", "values", "conts")
+
+
+class BundleError(ValueError):
+    """A bundle that must not be used: missing/corrupt files, bad manifest, wrong shapes."""
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A parsed, checked manifest. `raw` keeps every field for diagnostics."""
+
+    raw: dict
+    obs_spec: ObsSpec
+    action_spec: ActionSpec
+    deter: int
+    stoch: int
+    embed: int
+    horizon: int
+    has_value: bool
+
+    @property
+    def version(self) -> str:
+        return self.raw["version"]
+
+    def graph(self, name: str) -> dict:
+        return self.raw["graphs"][name]
+
+    def to_json(self) -> str:
+        return json.dumps(self.raw, indent=1, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, raw: dict, where: str = "manifest") -> "Manifest":
+        """Check the structure and build; any problem is a BundleError naming it."""
+        try:
+            if raw.get("format") != FORMAT:
+                raise BundleError(f"{where}: format is {raw.get('format')!r}, expected {FORMAT!r}")
+            if raw.get("format_version") != FORMAT_VERSION:
+                raise BundleError(f"{where}: format_version {raw.get('format_version')!r} is not supported "
+                                  f"(this runtime reads {FORMAT_VERSION})")
+            for key in ("version", "obs_spec", "action_spec", "sizes", "graphs", "files", "has_value"):
+                if key not in raw:
+                    raise BundleError(f"{where}: missing field '{key}'")
+            for name in GRAPHS:
+                entry = raw["graphs"].get(name)
+                if not entry or not all(k in entry for k in ("file", "sha256", "inputs", "outputs")):
+                    raise BundleError(f"{where}: graph '{name}' missing or incomplete")
+            if "initial_state" not in raw["files"]:
+                raise BundleError(f"{where}: files.initial_state missing")
+            sizes = raw["sizes"]
+            return cls(raw=raw, obs_spec=ObsSpec.from_dict(raw["obs_spec"]),
+                       action_spec=ActionSpec.from_dict(raw["action_spec"]),
+                       deter=int(sizes["deter"]), stoch=int(sizes["stoch"]), embed=int(sizes["embed"]),
+                       horizon=int(sizes["horizon"]), has_value=bool(raw["has_value"]))
+        except BundleError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise BundleError(f"{where}: malformed ({type(exc).__name__}: {exc})") from exc
+
+
+def read_manifest(bundle_dir: Path) -> Manifest:
+    """Read and check `<bundle_dir>/manifest.json`."""
+    path = Path(bundle_dir) / "manifest.json"
+    try:
+        raw = json.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise BundleError(f"{path}: missing (bundle incomplete?)") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BundleError(f"{path}: not valid JSON ({exc})") from exc
+    if not isinstance(raw, dict):
+        raise BundleError(f"{path}: not a JSON object")
+    return Manifest.from_dict(raw, str(path))
+
+
+def read_verified(bundle_dir: Path, entry: dict) -> bytes:
+    """The bytes of a bundle file, checked against the sha256 the manifest records.
+
+    Reading once and hashing what was read means the bytes we load are the bytes we checked.
+    """
+    name = entry["file"]
+    if "/" in name or "\\" in name or name.startswith("."):
+        raise BundleError(f"bundle file name {name!r} is not a plain file name")
+    path = Path(bundle_dir) / name
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError as exc:
+        raise BundleError(f"{path}: missing") from exc
+    digest = sha256_bytes(data)
+    if digest != entry["sha256"]:
+        raise BundleError(f"{path}: sha256 {digest[:12]}... does not match manifest {str(entry['sha256'])[:12]}... "
+                          f"(corrupt or truncated, {len(data)} bytes)")
+    return data
