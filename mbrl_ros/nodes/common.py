@@ -1,0 +1,87 @@
+"""Small rclpy helpers shared by the nodes: parameters with descriptors, QoS, stamps, main()."""
+from __future__ import annotations
+
+import sys
+from typing import Any, Callable
+
+import rclpy
+from rcl_interfaces.msg import ParameterDescriptor, ParameterType
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy, HistoryPolicy, DurabilityPolicy, qos_profile_sensor_data
+
+_TYPES = {
+    bool: ParameterType.PARAMETER_BOOL,
+    int: ParameterType.PARAMETER_INTEGER,
+    float: ParameterType.PARAMETER_DOUBLE,
+    str: ParameterType.PARAMETER_STRING,
+}
+
+SENSOR_QOS = qos_profile_sensor_data  # best effort, keep last 5: cameras and joint states
+COMMAND_QOS = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
+EVENT_QOS = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST,
+                       durability=DurabilityPolicy.VOLATILE)
+
+
+def declare(node: Node, spec: dict[str, tuple[Any, str]]) -> dict[str, Any]:
+    """Declare parameters {name: (default, description)} with typed descriptors; return their values.
+
+    A list default declares a string/double/integer array by its first element's type.
+    """
+    values = {}
+    for name, (default, description) in spec.items():
+        if isinstance(default, list):
+            kind = {str: ParameterType.PARAMETER_STRING_ARRAY, float: ParameterType.PARAMETER_DOUBLE_ARRAY,
+                    int: ParameterType.PARAMETER_INTEGER_ARRAY}[type(default[0]) if default else str]
+        else:
+            kind = _TYPES[type(default)]
+        descriptor = ParameterDescriptor(description=description, type=kind)
+        if name == "use_sim_time":
+            continue  # declared by rclpy itself
+        node.declare_parameter(name, default, descriptor)
+        values[name] = node.get_parameter(name).value
+    return values
+
+
+def stamp_to_sec(stamp) -> float:
+    return stamp.sec + stamp.nanosec * 1e-9
+
+
+def sec_to_stamp(seconds: float):
+    from builtin_interfaces.msg import Time
+
+    sec, nanosec = divmod(int(round(seconds * 1e9)), 1_000_000_000)
+    return Time(sec=sec, nanosec=nanosec)
+
+
+def spin_quietly(executor) -> None:
+    """executor.spin() for a background thread: a shutdown (Ctrl-C, SIGTERM) ends it without a traceback."""
+    try:
+        executor.spin()
+    except (rclpy.executors.ExternalShutdownException, KeyboardInterrupt):
+        pass
+
+
+def run(node_factory: Callable[[], Node], spin: Callable[[Node], None] | None = None) -> int:
+    """main() body for a node: init, build, spin until Ctrl-C / shutdown, clean up, exit code."""
+    rclpy.init(args=sys.argv)
+    node = None
+    try:
+        node = node_factory()
+        (spin or rclpy.spin)(node)
+    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
+        pass
+    except Exception as exc:  # noqa: BLE001 - report and exit non-zero, never a silent death
+        if node is not None:
+            node.get_logger().fatal(f"{type(exc).__name__}: {exc}")
+        else:
+            print(f"fatal: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        if node is not None:
+            close = getattr(node, "close", None)
+            if close:
+                close()
+            node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()
+    return 0
