@@ -304,6 +304,31 @@ def test_cartpole_image_follows_cart():
     assert xs[1] - xs[0] > 20
 
 
+def test_render_from_another_thread():
+    """The sim node may render from a timer thread other than the one that reset the env."""
+    import os
+    import threading
+
+    if os.environ.get("MUJOCO_GL", "").lower() != "egl":
+        pytest.skip("context hand-over between threads is implemented for EGL")
+    u = envs.make(REACHER).unwrapped
+    obs, _ = u.reset(seed=0)  # renders in this thread
+    out = {}
+
+    def render():
+        try:
+            out["image"] = u.render_camera()
+        except Exception as exc:  # noqa: BLE001
+            out["error"] = exc
+
+    t = threading.Thread(target=render)
+    t.start()
+    t.join()
+    assert "error" not in out, out.get("error")
+    np.testing.assert_array_equal(out["image"], obs["image"])
+    np.testing.assert_array_equal(u.render_camera(), obs["image"])  # and back in this thread
+
+
 def test_gl_failure_message(monkeypatch):
     from mbrl_ros.envs import _mujoco
 

@@ -6,6 +6,7 @@ sets it to "egl" when it is unset (a value you set yourself wins).
 from __future__ import annotations
 
 import os
+import threading
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
@@ -41,8 +42,10 @@ def parse_image_size(image_size: Union[int, tuple, list]) -> tuple[int, int]:
 class CameraRenderer:
     """One `mujoco.Renderer` for one camera, created on first use and then reused.
 
-    Rendering is only done when `render()` is called. The GL context belongs to the
-    thread that renders; call `render()` from one thread.
+    Rendering is only done when `render()` is called. With EGL (the default) the GL
+    context is released after every frame, so any thread may call `render()` (calls are
+    serialised by a lock); with other backends render from one thread. Do not step the
+    physics of the same MjData while a frame is being rendered.
     """
 
     def __init__(self, model: "mujoco.MjModel", height: int, width: int,
@@ -53,6 +56,8 @@ class CameraRenderer:
         self.fast = fast
         self._renderer: Optional[mujoco.Renderer] = None
         self._option = mujoco.MjvOption()
+        self._lock = threading.Lock()
+        self._release = _egl_release if os.environ.get("MUJOCO_GL", "").lower() == "egl" else None
 
     def _open(self) -> "mujoco.Renderer":
         vis = self.model.vis
@@ -64,20 +69,38 @@ class CameraRenderer:
             vis.quality.shadowsize = 0
             self.model.light_castshadow[:] = 0
         try:
-            return mujoco.Renderer(self.model, self.height, self.width)
+            renderer = mujoco.Renderer(self.model, self.height, self.width)
+            if self._release is not None:
+                self._release()
+            return renderer
         except Exception as exc:  # noqa: BLE001 - GL failures surface as several types
             raise RuntimeError(GL_FIX.format(gl=os.environ.get("MUJOCO_GL")) + f" (error: {exc})") from exc
 
     def render(self, data: "mujoco.MjData") -> np.ndarray:
         """RGB uint8[H, W, 3] of the current state (a new array each call)."""
-        if self._renderer is None:
-            self._renderer = self._open()
-        self._renderer.update_scene(data, camera=self.camera, scene_option=self._option)
-        return self._renderer.render()
+        with self._lock:
+            if self._renderer is None:
+                self._renderer = self._open()
+            self._renderer.update_scene(data, camera=self.camera, scene_option=self._option)
+            try:
+                return self._renderer.render()  # makes the context current in this thread
+            finally:
+                if self._release is not None:
+                    self._release()
 
     def close(self) -> None:
-        if self._renderer is not None:
-            try:
-                self._renderer.close()
-            finally:
-                self._renderer = None
+        with self._lock:
+            if self._renderer is not None:
+                try:
+                    self._renderer.close()
+                finally:
+                    self._renderer = None
+
+
+def _egl_release() -> None:
+    """Make no EGL context current in this thread, so another thread can take ours."""
+    from mujoco import egl
+
+    if egl.EGL_DISPLAY is not None:
+        egl.EGL.eglMakeCurrent(egl.EGL_DISPLAY, egl.EGL.EGL_NO_SURFACE, egl.EGL.EGL_NO_SURFACE,
+                               egl.EGL.EGL_NO_CONTEXT)
