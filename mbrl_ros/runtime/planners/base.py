@@ -151,7 +151,9 @@ class Planner(ABC):
     and call `advance(applied_action)` (the action the robot really got, which a
     safety layer may have changed). If the caller does not, the next `plan()`
     assumes the returned action was applied and advances by itself, so the warm
-    start is shifted exactly once per control step either way.
+    start is shifted exactly once per control step either way. Set
+    `auto_advance = False` to make repeated plan() calls without advance()
+    refine the plan for the same step instead (MCTS: the tree keeps growing).
     """
 
     name = "planner"
@@ -167,6 +169,7 @@ class Planner(ABC):
         self.rng = np.random.default_rng(seed)
         self._last_action: Optional[np.ndarray] = None
         self._awaiting_advance = False
+        self.auto_advance = True
 
     # -- public API ---------------------------------------------------------
 
@@ -179,7 +182,7 @@ class Planner(ABC):
         """
         start = time.perf_counter()
         self._check_state(state)
-        if self._awaiting_advance:
+        if self._awaiting_advance and self.auto_advance:
             self.advance(self._last_action)
         result = self._plan(state, resolve_deadline(deadline, self.config.time_budget_s, start))
         result.action = np.asarray(result.action, dtype=np.float32)

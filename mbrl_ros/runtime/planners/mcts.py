@@ -43,6 +43,10 @@ class MCTSConfig:
     exploration: UCT constant c on the sibling-normalised Q in [0, 1]: Q + c sqrt(ln N / n).
     proposal_std: std of the child-action proposal around the warm-start plan,
         as a fraction of each dimension's half range.
+    refine_fraction, refine_std: share of new children (after the first) drawn
+        around the best sibling so far instead of the warm start, and their std
+        (fraction of half range): local refinement, so the root's action gets
+        finer than the proposal_std spacing.
     discount: per-step discount.
     use_value: bootstrap with the model's value (when model.has_value).
     rollout: score a leaf at depth d by following the warm-start plan for the
@@ -64,6 +68,8 @@ class MCTSConfig:
     widening_alpha: float = 0.5
     exploration: float = 0.5
     proposal_std: float = 0.5
+    refine_fraction: float = 0.5
+    refine_std: float = 0.1
     discount: float = 0.99
     use_value: bool = True
     rollout: bool = True
@@ -85,6 +91,8 @@ class MCTSConfig:
         self.widening_alpha = check_range(own, "widening_alpha", self.widening_alpha, 0.0, 1.0)
         self.exploration = check_range(own, "exploration", self.exploration, 0.0, np.inf, high_open=True)
         self.proposal_std = check_range(own, "proposal_std", self.proposal_std, 0.0, np.inf, high_open=True)
+        self.refine_fraction = check_range(own, "refine_fraction", self.refine_fraction, 0.0, 1.0)
+        self.refine_std = check_range(own, "refine_std", self.refine_std, 0.0, np.inf, high_open=True)
         self.discount = check_range(own, "discount", self.discount, 0.0, 1.0, low_open=True)
         self.reuse_tolerance = check_range(own, "reuse_tolerance", self.reuse_tolerance, 0.0, np.inf, high_open=True)
         self.initial_capacity = check_positive_int(own, "initial_capacity", self.initial_capacity, minimum=2)
@@ -208,6 +216,7 @@ class MCTSPlanner(Planner):
         self.tree = Tree(cfg.initial_capacity, cfg.max_children, self.action_dim)
         self.use_value = bool(cfg.use_value and model.has_value)
         self.proposal_std = (cfg.proposal_std * self.bounds.half_range).astype(np.float32)
+        self.refine_std = (cfg.refine_std * self.bounds.half_range).astype(np.float32)
         self.warm = np.tile(self.bounds.safe, (cfg.horizon, 1))  # [H, A] warm-start plan
 
     # -- selection -------------------------------------------------------------
@@ -220,7 +229,16 @@ class MCTSPlanner(Planner):
         base = self.warm[self.tree.depth[node]]
         if slot == 0:
             return base  # always try the warm-start action first
-        return self.bounds.clip(base + self.proposal_std * self.rng.standard_normal(self.action_dim).astype(np.float32))
+        std = self.proposal_std
+        if self.rng.random() < self.config.refine_fraction:
+            t = self.tree
+            kids = t.children[node, :slot]
+            kids = kids[(t.status[kids] == OK) & (t.visits[kids] > 0)]
+            if kids.size:
+                base = t.action[kids[np.argmax(t.value_sum[kids] / t.visits[kids])]]
+                std = self.refine_std
+        noise = self.rng.standard_normal(self.action_dim).astype(np.float32)
+        return self.bounds.clip(base + std * noise)
 
     def _descend(self) -> Optional[list]:
         """One root-to-leaf path (node indices) with virtual loss applied; None if stuck.

@@ -25,10 +25,13 @@ def powerlaw_noise(rng: np.random.Generator, beta: float, shape: tuple[int, int,
     freqs = np.fft.rfftfreq(horizon)
     freqs[0] = 1.0 / horizon  # the lowest representable frequency stands in for DC
     scale = freqs ** (-beta / 2.0)
-    # Theoretical std of the generated signal, so we can normalise to unit variance.
-    w = scale[1:].copy()
-    w[-1] *= (1 + (horizon % 2)) / 2.0
-    sigma = 2.0 * np.sqrt(np.sum(w ** 2)) / horizon
+    # Exact std of the signal built below (irfft scales by 1/H): the DC and
+    # Nyquist bins contribute 2 s^2 each, every other bin 4 s^2 (real + imag).
+    bin_var = 4.0 * scale ** 2
+    bin_var[0] = 2.0 * scale[0] ** 2
+    if horizon % 2 == 0:
+        bin_var[-1] = 2.0 * scale[-1] ** 2
+    sigma = np.sqrt(bin_var.sum()) / horizon
     spec_shape = (n, action_dim, len(freqs))
     real = rng.standard_normal(spec_shape) * scale
     imag = rng.standard_normal(spec_shape) * scale
