@@ -54,7 +54,7 @@ class WorldModelConfig:
     lr_value: float = 8e-5
     adam_eps: float = 1e-6
     grad_clip: float = 100.0  # global-norm clip per optimiser (V1/V2)
-    batch_size: int = 16
+    batch_size: int = 8      # small on purpose: more updates per CPU-minute (2 cores)
     seq_len: int = 32
 
     PRESETS = ("tiny", "small", "large")

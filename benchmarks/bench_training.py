@@ -1,0 +1,134 @@
+"""Benchmark: train the world model on the camera reacher for a bounded time, then evaluate it.
+
+    .venv/bin/python benchmarks/bench_training.py --minutes 15 --preset small
+
+1. Collects random-policy episodes of mbrl_ros/Reacher2D-v0 (64x64 camera) into
+   runs/bench_training/data/{train,heldout} (EpisodeCache; reused when present).
+2. Trains the preset for --minutes of wall time (or --steps), logging to TensorBoard.
+3. Evaluates on the held-out episodes: 1-step reward R^2, open-loop image MSE and
+   joint errors at horizons 1/5/15/50.
+Prints the command, config, machine and figures; writes them to <out>/bench.json.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def collect(cache_dir: Path, env_id: str, episodes: int, seed0: int, image_size: int) -> None:
+    """Fill `cache_dir` with `episodes` random-policy episodes (skips when already there)."""
+    from tqdm import tqdm
+
+    import mbrl_ros.envs as envs
+    from mbrl_ros.data.episodes import EpisodeCache, content_key, random_policy, rollout_episode
+
+    cache = EpisodeCache(cache_dir)
+    key = content_key(env_id, str(episodes), str(seed0), str(image_size))
+    if cache.has_source(key):
+        return
+    env = envs.make(env_id, image_size=image_size)
+    policy = random_policy(env.action_space.shape[0])
+    eps = [rollout_episode(env, policy, seed=seed0 + i)
+           for i in tqdm(range(episodes), desc=f"collect {cache_dir.name}")]
+    env.close()
+    cache.add(eps, key, f"{env_id.split('/')[-1]}-random")
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--env", default="mbrl_ros/Reacher2D-v0")
+    parser.add_argument("--preset", default="small")
+    parser.add_argument("--train-episodes", type=int, default=50)
+    parser.add_argument("--heldout-episodes", type=int, default=10)
+    parser.add_argument("--image-size", type=int, default=64)
+    parser.add_argument("--minutes", type=float, default=15.0, help="training wall-time budget")
+    parser.add_argument("--steps", type=int, default=None, help="stop after this many steps instead")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bench_training")
+    parser.add_argument("--collect-only", action="store_true")
+    args = parser.parse_args(argv)
+
+    data = args.out / "data"
+    collect(data / "train", args.env, args.train_episodes, 1000, args.image_size)
+    collect(data / "heldout", args.env, args.heldout_episodes, 900_000, args.image_size)
+    if args.collect_only:
+        return 0
+
+    import torch
+
+    from mbrl_ros.data.episodes import EpisodeCache
+    from mbrl_ros.training.evaluation import evaluate, format_table
+    from mbrl_ros.training.trainer import Trainer
+    from mbrl_ros.world_model import WorldModelConfig
+
+    torch.set_num_threads(args.threads)
+    train_eps = EpisodeCache(data / "train").episodes()
+    heldout = EpisodeCache(data / "heldout").episodes()
+    config = WorldModelConfig.preset(args.preset)
+    trainer = Trainer.create(config, train_eps, seed=args.seed, log_dir=args.out / "tb", device=args.device)
+    ckpt = args.out / "checkpoint.pt"
+
+    start = time.perf_counter()
+    trainer.train(args.steps or 10 ** 9, max_seconds=None if args.steps else args.minutes * 60,
+                  checkpoint_path=ckpt, save_every=200)
+    train_s = time.perf_counter() - start
+    trainer.save(ckpt)
+    steps = trainer.step
+
+    model = trainer.model.cpu().eval()
+    report = evaluate(model, heldout, out_dir=args.out / "eval")
+    figures = {
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "machine": machine(),
+        "device": args.device,
+        "torch_threads": args.threads,
+        "preset": args.preset,
+        "config": config.to_dict(),
+        "train_episodes": len(train_eps),
+        "train_env_steps": sum(len(e["reward"]) for e in train_eps),
+        "heldout_episodes": len(heldout),
+        "train_seconds": round(train_s, 1),
+        "grad_steps": steps,
+        "grad_steps_per_s": round(steps / train_s, 3),
+        "sequence_steps_per_s": round(steps * config.batch_size * config.seq_len / train_s, 1),
+        "checkpoint": str(ckpt),
+        "eval": report,
+    }
+    (args.out / "bench.json").write_text(json.dumps(figures, indent=1))
+    print(f"command : {figures['command']}")
+    print(f"machine : {figures['machine']} (shared with other jobs: timings are noisy)")
+    print(f"config  : preset={args.preset} batch={config.batch_size} seq_len={config.seq_len} "
+          f"deter={config.deter} stoch={config.stoch} hidden={config.hidden} cnn_depth={config.cnn_depth}")
+    print(f"data    : {len(train_eps)} train episodes ({figures['train_env_steps']} steps), "
+          f"{len(heldout)} held-out")
+    print(f"train   : {steps} grad steps in {train_s:.0f} s = {figures['grad_steps_per_s']} steps/s "
+          f"({figures['sequence_steps_per_s']} sequence steps/s, batch x seq_len)")
+    print(format_table(report))
+    print(f"checkpoint: {ckpt}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

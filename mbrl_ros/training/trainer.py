@@ -1,0 +1,237 @@
+"""Trainer: gradient steps on the world model (+ actor and value), resumable, logged.
+
+    trainer = Trainer.create(WorldModelConfig.preset("small"), episodes, seed=0, log_dir="runs/x/tb")
+    trainer.train(5000, checkpoint_path="runs/x/checkpoint.pt", save_every=500)
+    trainer = Trainer.resume("runs/x/checkpoint.pt", episodes)   # same step, optimiser and RNG state
+
+Online use (trainer node): `add_episodes(eps)`, `train(steps)`, `save(path)`.
+
+Each step: one world-model update on a [batch_size, seq_len] window sample, then
+(if config.train_actor) one actor and one value update on imagined rollouts
+started from the posterior states, then the slow value EMA. Three Adam
+optimisers, each with global-norm gradient clipping.
+
+Resuming restores the step, all optimiser states, the torch RNG and the window
+sampler's RNG, so a resumed run takes the same next steps as an uninterrupted one
+(given the same episodes in the same order).
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Iterable, Optional
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ..data.episodes import Episode, SequenceSampler
+from ..spec import ActionSpec, ObsSpec
+from ..world_model.behavior import behavior_losses
+from ..world_model.checkpoint import load_checkpoint, model_from_payload, save_checkpoint
+from ..world_model.config import WorldModelConfig
+from ..world_model.model import WorldModel, batch_to_torch
+
+# A separate, fixed stream for the windows shown in TensorBoard, so logging never
+# changes which batches training sees.
+PREVIEW_SEED = 20240601
+
+
+def infer_specs(episodes: list[Episode]) -> tuple[ObsSpec, int]:
+    """ObsSpec and action dim from episode arrays (no joint names: those come from the source)."""
+    if not episodes:
+        raise ValueError("cannot infer observation/action specs from zero episodes; pass obs_spec and action_dim")
+    ep = episodes[0]
+    image_shape = tuple(ep["image"].shape[1:]) if "image" in ep else None
+    return ObsSpec(joint_dim=int(ep["joints"].shape[1]), image_shape=image_shape), int(ep["action"].shape[1])
+
+
+class Trainer:
+    """Owns the model, optimisers, window sampler, TensorBoard writer and step counter."""
+
+    def __init__(self, model: WorldModel, episodes: Iterable[Episode] = (), seed: int = 0,
+                 log_dir: Optional[Path] = None, device: str | torch.device = "cpu",
+                 action_spec: Optional[ActionSpec] = None, log_every: int = 25, image_every: int = 500):
+        self.config: WorldModelConfig = model.config
+        self.device = torch.device(device)
+        self.model = model.to(self.device)
+        self.seed = int(seed)
+        self.action_spec = action_spec
+        self.step = 0
+        self.log_every, self.image_every = log_every, image_every
+        torch.manual_seed(self.seed)
+        cfg = self.config
+        self.sampler = SequenceSampler([], cfg.batch_size, cfg.seq_len, seed=self.seed)
+        self.preview_sampler = SequenceSampler([], min(4, cfg.batch_size), cfg.seq_len, seed=PREVIEW_SEED)
+        self.add_episodes(episodes)
+        adam = dict(eps=cfg.adam_eps)
+        self.optimizers = {
+            "world": torch.optim.Adam(model.world_parameters(), lr=cfg.lr_model, **adam),
+            "actor": torch.optim.Adam(model.actor.parameters(), lr=cfg.lr_actor, **adam),
+            "value": torch.optim.Adam(model.value_head.parameters(), lr=cfg.lr_value, **adam),
+        }
+        self.log_dir = Path(log_dir) if log_dir else None
+        self._writer = None
+        self.last_metrics: dict[str, float] = {}
+
+    # ------------------------------------------------------------ creation
+    @classmethod
+    def create(cls, config: WorldModelConfig, episodes: list[Episode], obs_spec: Optional[ObsSpec] = None,
+               action_dim: Optional[int] = None, **kwargs) -> "Trainer":
+        """A fresh model for `config`; specs are inferred from the episodes unless given."""
+        episodes = list(episodes)
+        if obs_spec is None or action_dim is None:
+            inferred_obs, inferred_act = infer_specs(episodes)
+            obs_spec = obs_spec or inferred_obs
+            action_dim = action_dim or inferred_act
+        torch.manual_seed(int(kwargs.get("seed", 0)))  # the initial weights follow the seed too
+        return cls(WorldModel(config, obs_spec, action_dim), episodes, **kwargs)
+
+    @classmethod
+    def resume(cls, checkpoint: Path, episodes: Iterable[Episode] = (), **kwargs) -> "Trainer":
+        """Continue from a checkpoint: same step, optimiser states and RNG streams."""
+        payload = load_checkpoint(checkpoint)
+        model = model_from_payload(payload, checkpoint)
+        extra = payload.get("extra", {})
+        action_spec = ActionSpec.from_dict(payload["action_spec"]) if payload.get("action_spec") else None
+        kwargs.setdefault("action_spec", action_spec)
+        trainer = cls(model, episodes, seed=int(extra.get("seed", 0)), **kwargs)
+        trainer.step = int(payload["step"])
+        for name, opt in trainer.optimizers.items():
+            if name in payload.get("optimizers", {}):
+                opt.load_state_dict(payload["optimizers"][name])
+        if "torch_rng" in extra:
+            torch.set_rng_state(extra["torch_rng"])
+        if "sampler_rng" in extra:
+            trainer.sampler.rng.bit_generator.state = extra["sampler_rng"]
+        return trainer
+
+    # ------------------------------------------------------------ data
+    def add_episodes(self, episodes: Iterable[Episode]) -> None:
+        """Add episodes to the training pool (checked against the model's specs)."""
+        episodes = list(episodes)
+        for i, ep in enumerate(episodes):
+            self._check_episode(ep, i)
+        self.sampler.extend(episodes)
+        self.preview_sampler.extend(episodes)
+
+    def _check_episode(self, ep: Episode, index: int) -> None:
+        spec, name = self.model.obs_spec, f"episode {index}"
+        if ep["joints"].shape[1:] != (spec.joint_dim,):
+            raise ValueError(f"{name}: joints have shape {ep['joints'].shape[1:]}, the model wants ({spec.joint_dim},)")
+        if ep["action"].shape[1:] != (self.model.action_dim,):
+            raise ValueError(f"{name}: actions have shape {ep['action'].shape[1:]}, "
+                             f"the model wants ({self.model.action_dim},)")
+        if spec.has_image and ("image" not in ep or ep["image"].shape[1:] != spec.image_shape):
+            got = ep["image"].shape[1:] if "image" in ep else "no image"
+            raise ValueError(f"{name}: images are {got}, the model wants {spec.image_shape}")
+
+    # ------------------------------------------------------------ training
+    def train_step(self) -> dict[str, float]:
+        """One world-model update (+ actor/value updates); returns scalar metrics."""
+        cfg, model = self.config, self.model
+        model.train()
+        batch = batch_to_torch(self.sampler.sample(), self.device)
+        world_loss, metrics = model.loss(batch)
+        h, z = metrics.pop("_states")
+        metrics["grad_norm/world"] = self._update("world", world_loss, model.world_parameters())
+
+        if cfg.train_actor:
+            h, z = h.flatten(0, 1), z.flatten(0, 1)
+            if h.shape[0] > cfg.imag_starts:
+                keep = torch.randperm(h.shape[0], device=h.device)[:cfg.imag_starts]
+                h, z = h[keep], z[keep]
+            actor_loss, value_loss, behavior_metrics = behavior_losses(model, h, z)
+            metrics.update(behavior_metrics)
+            metrics["grad_norm/actor"] = self._update("actor", actor_loss, model.actor.parameters())
+            metrics["grad_norm/value"] = self._update("value", value_loss, model.value_head.parameters())
+            model.update_slow_value()
+        self.step += 1
+        out = {k: float(v) for k, v in metrics.items()}
+        if not all(np.isfinite(v) for v in out.values()):
+            bad = sorted(k for k, v in out.items() if not np.isfinite(v))
+            raise FloatingPointError(f"step {self.step}: non-finite training metrics {bad}")
+        return out
+
+    def _update(self, name: str, loss: torch.Tensor, params) -> torch.Tensor:
+        opt = self.optimizers[name]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        params = [p for p in params if p.grad is not None]
+        norm = torch.nn.utils.clip_grad_norm_(params, self.config.grad_clip)
+        opt.step()
+        return norm.detach()
+
+    def train(self, steps: int, max_seconds: Optional[float] = None, checkpoint_path: Optional[Path] = None,
+              save_every: Optional[int] = None, progress: bool = True) -> dict[str, float]:
+        """Run `steps` gradient steps (or until `max_seconds`); save every `save_every` steps and at the end."""
+        if not self.sampler.episodes:
+            raise ValueError(f"no training episode has at least seq_len={self.config.seq_len} steps "
+                             f"(have {len(self.sampler.episodes)} usable episodes)")
+        start = time.perf_counter()
+        bar = tqdm(total=steps if steps < 10 ** 8 else None, disable=not progress, desc="train", unit="step")
+        done = 0
+        try:
+            while done < steps and (max_seconds is None or time.perf_counter() - start < max_seconds):
+                self.last_metrics = self.train_step()
+                done += 1
+                bar.update(1)
+                if self.step % self.log_every == 0 or done == 1:
+                    self._log_scalars(self.last_metrics)
+                    bar.set_postfix(world=f"{self.last_metrics['loss/world_total']:.1f}",
+                                    reward=f"{self.last_metrics['loss/reward']:.3f}")
+                if self.image_every and self.step % self.image_every == 0:
+                    self.log_images()
+                if checkpoint_path and save_every and self.step % save_every == 0:
+                    self.save(checkpoint_path)
+        finally:
+            bar.close()
+        if checkpoint_path:
+            self.save(checkpoint_path)
+        if self._writer is not None:
+            self._writer.flush()
+        return self.last_metrics
+
+    # ------------------------------------------------------------ persistence
+    def save(self, path: Path) -> Path:
+        """Checkpoint with model, optimisers, step and RNG states (atomic write)."""
+        extra = {
+            "seed": self.seed,
+            "torch_rng": torch.get_rng_state(),
+            "sampler_rng": self.sampler.rng.bit_generator.state,
+        }
+        return save_checkpoint(path, self.model, self.step, self.optimizers, self.action_spec, extra)
+
+    # ------------------------------------------------------------ logging
+    @property
+    def writer(self):
+        if self._writer is None and self.log_dir is not None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._writer = SummaryWriter(str(self.log_dir))
+        return self._writer
+
+    def _log_scalars(self, metrics: dict[str, float]) -> None:
+        if self.writer is None:
+            return
+        for key, value in metrics.items():
+            self.writer.add_scalar(key, value, self.step)
+
+    def log_images(self) -> None:
+        """Reconstructions and open-loop predictions, real | reconstructed | imagined, to TensorBoard."""
+        if self.writer is None or not self.model.obs_spec.has_image or not self.preview_sampler.episodes:
+            return
+        from .evaluation import open_loop_strip
+
+        rng_state = torch.get_rng_state()  # previews must not shift the training RNG stream
+        try:
+            batch = self.preview_sampler.sample()
+            strip = open_loop_strip(self.model, batch, context=min(5, self.config.seq_len - 1))
+            self.writer.add_image("open_loop/real_recon_imagined", strip, self.step, dataformats="HWC")
+        finally:
+            torch.set_rng_state(rng_state)
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
