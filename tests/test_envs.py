@@ -172,9 +172,11 @@ def test_step_is_built_from_pieces(env_id):
         b_env.apply_action(action)
         for _ in range(b_env.frame_skip):  # e.g. the sim node stepping physics at 500 Hz
             b_env.physics_step()
+        r, term, trunc = b_env.finish_control_step()
         np.testing.assert_array_equal(obs["joints"], b_env.joint_vector())
         np.testing.assert_array_equal(obs["image"], b_env.render_camera())
-        assert reward == b_env.task_reward()
+        assert reward == r == b_env.task_reward() and not term and not trunc
+    assert a_env.episode_step == b_env.episode_step == 5
     assert a_env.sim_time == pytest.approx(5 * a_env.control_dt)
     assert set(b_env.observe(image=False)) == {"joints"}
 

@@ -12,11 +12,11 @@ joint publishing at different rates) are:
     observe()                {"image", "joints"} ("image" only when render_image)
     task_reward()            reward of the current state and the last applied action
     task_terminated()        True when the task reached a terminal state
+    finish_control_step()    end of a control period: (reward, terminated, truncated)
     get_state()/set_state()  full physics state (incl. the target), for replay/tests
 
-`step(a)` is exactly: apply_action(a); physics_step(frame_skip); reward =
-task_reward(); terminated = task_terminated(); truncated = episode step count
->= episode_steps; obs = observe().
+`step(a)` is exactly: apply_action(a); physics_step(frame_skip);
+(reward, terminated, truncated) = finish_control_step(); obs = observe().
 """
 from __future__ import annotations
 
@@ -173,6 +173,19 @@ class MujocoRobotEnv(gym.Env):
     def task_terminated(self) -> bool:
         return False
 
+    def finish_control_step(self) -> tuple[float, bool, bool]:
+        """Close one control period (after `frame_skip` physics steps): counts it towards
+        `episode_steps` and returns (reward, terminated, truncated) exactly as `step()` does."""
+        self._episode_step += 1
+        reward = float(self.task_reward())
+        terminated = bool(self.task_terminated())
+        truncated = self._episode_step >= self.episode_steps
+        return reward, terminated, truncated
+
+    def info(self) -> dict:
+        """The `info` dict `step()` / `reset()` return, for the current state."""
+        return self._info()
+
     def get_state(self) -> np.ndarray:
         """Full integration state (time, qpos, qvel, act, ctrl, applied forces, mocap pose = the
         target) as float64[]; `set_state` restores it exactly."""
@@ -206,10 +219,7 @@ class MujocoRobotEnv(gym.Env):
     def step(self, action):
         self.apply_action(action)
         self.physics_step(self.frame_skip)
-        self._episode_step += 1
-        reward = float(self.task_reward())
-        terminated = bool(self.task_terminated())
-        truncated = self._episode_step >= self.episode_steps
+        reward, terminated, truncated = self.finish_control_step()
         return self.observe(), reward, terminated, truncated, self._info()
 
     def render(self):

@@ -112,6 +112,9 @@ class GymMujocoAdapter(gym.Env):
         self.observation_space = spaces.Dict(obs_spaces)
         self.action_space = spaces.Box(-1.0, 1.0, inner_act.shape, np.float32)
 
+        if m.nlight == 0:  # e.g. InvertedPendulum: only the headlight, which is dim by default
+            m.vis.headlight.ambient[:] = 0.4
+            m.vis.headlight.diffuse[:] = 0.6
         if camera is None:
             camera = task.get("camera", lambda: -1)()
         self._camera = CameraRenderer(m, h, w, camera=camera)
