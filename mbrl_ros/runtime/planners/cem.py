@@ -48,7 +48,7 @@ class CEMConfig:
     horizon: int = 10
     num_samples: int = 128
     num_elites: int = 16
-    iterations: int = 3
+    iterations: int = 2
     discount: float = 0.99
     init_std: float = 0.5
     min_std: float = 0.05

@@ -61,7 +61,7 @@ class MCTSConfig:
     """
 
     horizon: int = 8
-    simulations: int = 256
+    simulations: int = 128
     leaves_per_round: int = 32
     max_children: int = 16
     widening_k: float = 1.5

@@ -32,7 +32,7 @@ class MPPIConfig:
 
     horizon: int = 10
     num_samples: int = 128
-    iterations: int = 3
+    iterations: int = 2
     num_elites: int = 0
     temperature: float = 0.5
     normalize_returns: bool = True

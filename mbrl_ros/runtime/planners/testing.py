@@ -141,6 +141,12 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * x))
 
 
+def _mlp(layers: list, x: np.ndarray) -> np.ndarray:
+    for w in layers[:-1]:
+        x = _elu(x @ w)
+    return (x @ layers[-1])[:, 0]
+
+
 class RandomGRULatentModel:
     """Random-weight Dreamer-style imagination step, for timing (not for control).
 
@@ -149,8 +155,8 @@ class RandomGRULatentModel:
     cost per transition is close to that of a learned RSSM of the same sizes.
     """
 
-    def __init__(self, action_dim: int = 2, deter: int = 128, stoch: int = 16, hidden: int = 128,
-                 has_value: bool = True, seed: int = 0):
+    def __init__(self, action_dim: int = 2, deter: int = 128, stoch: int = 32, hidden: int = 128,
+                 head_layers: int = 2, has_value: bool = True, seed: int = 0):
         rng = np.random.default_rng(seed)
 
         def lin(n_in, n_out):
@@ -162,8 +168,11 @@ class RandomGRULatentModel:
         self.W_x = lin(hidden, 3 * deter)
         self.W_h = lin(deter, 3 * deter)
         self.W_p1, self.W_p2 = lin(deter, hidden), lin(hidden, stoch)
-        self.W_r1, self.W_r2 = lin(deter + stoch, hidden), lin(hidden, 1)
-        self.W_v1, self.W_v2 = lin(deter + stoch, hidden), lin(hidden, 1)
+        # Reward/value heads: head_layers hidden layers, like the world model's MLP heads.
+        self.reward_head = [lin(deter + stoch, hidden)] + [lin(hidden, hidden) for _ in range(head_layers - 1)] \
+            + [lin(hidden, 1)]
+        self.value_head = [lin(deter + stoch, hidden)] + [lin(hidden, hidden) for _ in range(head_layers - 1)] \
+            + [lin(hidden, 1)]
 
     def initial_state(self, batch: int = 1, seed: int = 1) -> LatentState:
         rng = np.random.default_rng(seed)
@@ -180,8 +189,8 @@ class RandomGRULatentModel:
         h = (1.0 - update) * cand + update * state.h
         z = np.tanh(_elu(h @ self.W_p1) @ self.W_p2)
         feat = np.concatenate([h, z], axis=1)
-        reward = (_elu(feat @ self.W_r1) @ self.W_r2)[:, 0]
-        value = (_elu(feat @ self.W_v1) @ self.W_v2)[:, 0] if self.has_value else np.zeros(len(h), np.float32)
+        reward = _mlp(self.reward_head, feat)
+        value = _mlp(self.value_head, feat) if self.has_value else np.zeros(len(h), np.float32)
         return LatentState(h.astype(np.float32), z.astype(np.float32)), reward.astype(np.float32), value.astype(np.float32)
 
     def imagine(self, state: LatentState, actions: np.ndarray):
