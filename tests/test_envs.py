@@ -306,6 +306,38 @@ def test_cartpole_image_follows_cart():
     assert xs[1] - xs[0] > 20
 
 
+def test_without_egl_joints_only_still_works():
+    """No libEGL and MUJOCO_GL unset: import works, joints-only works, images raise the fix."""
+    import os
+    import subprocess
+    import sys
+
+    code = """
+import ctypes
+_cdll = ctypes.CDLL
+def fake(name, *a, **k):
+    if "EGL" in str(name):
+        raise OSError("no EGL here")
+    return _cdll(name, *a, **k)
+ctypes.CDLL = fake
+import os, mbrl_ros.envs as envs
+assert "MUJOCO_GL" not in os.environ
+env = envs.make("mbrl_ros/CartpoleSwingup-v0", render_image=False)
+obs, _ = env.reset(seed=0)
+env.step([0.5])
+try:
+    envs.make("mbrl_ros/CartpoleSwingup-v0").reset(seed=0)
+except RuntimeError as exc:
+    assert "MUJOCO_GL=egl" in str(exc) and "render_image=False" in str(exc), exc
+    print("OK")
+"""
+    env = {k: v for k, v in os.environ.items() if k not in ("MUJOCO_GL", "DISPLAY", "WAYLAND_DISPLAY")}
+    root = str(sim_dir().parent)
+    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and "OK" in out.stdout, out.stderr[-2000:]
+
+
 def test_render_from_another_thread():
     """The sim node may render from a timer thread other than the one that reset the env."""
     import os

@@ -1,14 +1,31 @@
 """Importing MuJoCo headlessly, and one reusable offscreen camera renderer.
 
 `MUJOCO_GL` must be set before `mujoco` is first imported; `mbrl_ros.envs`
-sets it to "egl" when it is unset (a value you set yourself wins).
+sets it to "egl" when it is unset (a value you set yourself wins). Where libEGL
+cannot be loaded at all it is left unset, so that mujoco still imports and
+joints-only envs (render_image=False) work; the first rendered frame then raises
+an error naming the fix.
 """
 from __future__ import annotations
 
+import ctypes
 import os
+import sys
 import threading
 
-os.environ.setdefault("MUJOCO_GL", "egl")
+
+def _egl_loadable() -> bool:
+    for name in ("libEGL.so.1", "libEGL.so"):
+        try:
+            ctypes.CDLL(name)
+            return True
+        except OSError:
+            continue
+    return False
+
+
+if "MUJOCO_GL" not in os.environ and sys.platform.startswith("linux") and _egl_loadable():
+    os.environ["MUJOCO_GL"] = "egl"  # elsewhere mujoco's platform default (CGL, WGL/GLFW) is right
 
 from typing import Optional, Union  # noqa: E402
 
@@ -19,8 +36,9 @@ GL_FIX = (
     "(MUJOCO_GL={gl!r}). Fix: set MUJOCO_GL=egl and install libegl1 + Mesa "
     "(apt install libegl1 libgl1-mesa-dri), or use software rendering with "
     "MUJOCO_GL=osmesa (apt install libosmesa6). MUJOCO_GL must be set before "
-    "mujoco is first imported. Or pass render_image=False for joints-only observations."
+    "mujoco is first imported."
 )
+NO_IMAGE_HINT = " Or pass render_image=False for joints-only observations."
 
 try:
     import mujoco  # noqa: E402
@@ -74,7 +92,9 @@ class CameraRenderer:
                 self._release()
             return renderer
         except Exception as exc:  # noqa: BLE001 - GL failures surface as several types
-            raise RuntimeError(GL_FIX.format(gl=os.environ.get("MUJOCO_GL")) + f" (error: {exc})") from exc
+            raise RuntimeError(
+                GL_FIX.format(gl=os.environ.get("MUJOCO_GL")) + NO_IMAGE_HINT + f" (error: {exc})"
+            ) from exc
 
     def render(self, data: "mujoco.MjData") -> np.ndarray:
         """RGB uint8[H, W, 3] of the current state (a new array each call)."""
