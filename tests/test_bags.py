@@ -369,3 +369,31 @@ def test_collect_terminal_topic_marks_time_limit_not_terminal(tmp_path):
     config = IngestConfig.from_yaml(tmp_path / "bags" / "ingest.yaml")
     (ep,) = bag_to_episodes(next((tmp_path / "bags").glob("collect_*")), config, warnings.append)
     assert warnings == [] and len(ep["reward"]) == steps + 1 and not ep["is_terminal"].any()
+
+
+def test_sqlite3_bag_without_metadata_is_read(tmp_path):
+    messages, expected = synthetic_recording()
+    bag = write_bag_with_rosbags(tmp_path / "bag", messages, storage="sqlite3")
+    (bag / "metadata.yaml").unlink()
+    warnings = []
+    got = bag_to_episodes(bag, make_config(), warnings.append)
+    assert len(warnings) == 1 and "no metadata.yaml" in warnings[0] and str(bag) in warnings[0]
+    assert_episodes_equal(got, expected)
+
+
+def test_cli_collect_and_ingest(tmp_path, capsys):
+    pytest.importorskip("mbrl_ros.envs")
+    from mbrl_ros.cli import main
+
+    out, cache = tmp_path / "bags", tmp_path / "cache"
+    assert main(["collect", "--env", "mbrl_ros/CartpoleSwingup-v0", "--episodes", "2", "--policy", "scripted",
+                 "--image-size", "16", "--max-steps", "5", "--out", str(out), "--storage", "sqlite3"]) == 0
+    args = ["ingest", "--bags", str(out), "--cache", str(cache), "--config", str(out / "ingest.yaml")]
+    assert main(args) == 0
+    assert "2 new episodes, 12 steps" in capsys.readouterr().err
+    assert main(args) == 0
+    assert "1 already ingested; 0 new episodes" in capsys.readouterr().err
+    broken = tmp_path / "broken.yaml"
+    broken.write_text((out / "ingest.yaml").read_text().replace("/mbrl/commands", "/nope"))
+    assert main(["ingest", "--bags", str(out), "--cache", str(cache), "--config", str(broken)]) == 1
+    assert "required topic /nope" in capsys.readouterr().err
