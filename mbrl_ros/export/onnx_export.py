@@ -9,6 +9,7 @@ import io
 import json
 import os
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Optional
 
@@ -60,7 +61,9 @@ def export_graph(module: torch.nn.Module, example: list, inputs: list[dict], out
     """Trace `module` to ONNX bytes with a dynamic batch axis on every input and output."""
     dynamic = {io_["name"]: {0: B} for io_ in inputs + outputs}
     buf = io.BytesIO()
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        # dynamo=False is deliberate (recurrent cells trace cleanly); silence its deprecation notice.
+        warnings.simplefilter("ignore", DeprecationWarning)
         torch.onnx.export(module.eval(), tuple(example), buf, input_names=[i["name"] for i in inputs],
                           output_names=[o["name"] for o in outputs], dynamic_axes=dynamic,
                           opset_version=OPSET, dynamo=False, do_constant_folding=True)

@@ -1,0 +1,156 @@
+"""ONNX export: parity with torch, refusal to publish a mismatching bundle, manifest, store layout, CLI.
+
+Real torch export and real ONNX Runtime throughout; tiny preset so the file stays fast.
+"""
+import copy
+import json
+import os
+from datetime import datetime
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from onnx import numpy_helper
+
+from mbrl_ros.cli import main as cli_main
+from mbrl_ros.export import ParityError, check_parity, export_to_store, measure_parity, prune, write_bundle
+from mbrl_ros.runtime import load_bundle
+from mbrl_ros.runtime.manifest import read_manifest, sha256_file
+from mbrl_ros.runtime.store_layout import list_versions, read_current
+from mbrl_ros.spec import ActionSpec, ObsSpec
+from mbrl_ros.world_model import WorldModel, WorldModelConfig
+from mbrl_ros.world_model.checkpoint import save_checkpoint
+
+OBS = ObsSpec(joint_dim=6, image_shape=(64, 64, 3))
+TOL = 1e-4
+
+
+def make_model(obs_spec=OBS, action_dim=2, seed=0, **overrides):
+    torch.manual_seed(seed)
+    return WorldModel(WorldModelConfig.preset("tiny", **overrides), obs_spec, action_dim).eval()
+
+
+@pytest.fixture(scope="module")
+def model():
+    return make_model()
+
+
+@pytest.fixture(scope="module")
+def published(model, tmp_path_factory):
+    store = tmp_path_factory.mktemp("store")
+    result = export_to_store(model, store, training_step=1234, source_data={"episodes": ["a.npz", "b.npz"]},
+                             action_spec=ActionSpec(2, low=(-2.0, -3.0), high=(2.0, 3.0)))
+    return store, result
+
+
+def test_parity_single_steps_and_50_step_rollouts(published, model):
+    store, result = published
+    expected = {"initial_state", "filter_single", "filter_rollout_50", "step_single", "step_rollout_50",
+                "imagine_fused", "imagine_50"}
+    assert set(result.parity) == expected
+    assert all(v <= TOL for v in result.parity.values()), result.parity
+    # Measured again on the published files, fresh inputs, larger batch.
+    again = measure_parity(model, load_bundle(store / result.version), steps=50, batch=8, seed=7)
+    assert all(v <= TOL for v in again.values()), again
+
+
+def test_parity_joints_only_model_and_other_horizon(tmp_path):
+    wm = make_model(ObsSpec(joint_dim=4, image_shape=None), action_dim=3, seed=1)
+    result = export_to_store(wm, tmp_path, horizon=7)
+    assert read_manifest(tmp_path / result.version).horizon == 7
+    assert all(v <= TOL for v in result.parity.values()), result.parity
+
+
+def test_parity_failure_is_not_published(published, model):
+    store, good = published
+    before = sorted(os.listdir(store))
+    tampered = copy.deepcopy(model)
+    with torch.no_grad():  # the exported graph no longer matches the model it is checked against
+        tampered.reward_head[-1].bias += 0.05
+        tampered.rssm.gru.weight_hh.mul_(1.01)
+    with pytest.raises(ParityError) as info:
+        export_to_store(model, store, training_step=9999, reference=tampered)
+    assert "parity failed" in str(info.value) and "step_single=" in str(info.value)
+    assert info.value.report["step_single"] > TOL  # the measured numbers travel with the error
+    assert sorted(os.listdir(store)) == before  # no new version, no temp leftovers
+    assert read_current(store) == good.version
+
+
+def _tamper_initializer(path, scale):
+    """Scale the largest weight tensor of an ONNX file in place (a deliberately wrong graph)."""
+    graph = onnx.load(str(path))
+    init = max(graph.graph.initializer, key=lambda t: int(np.prod(t.dims)))
+    init.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(init) * scale, init.name))
+    onnx.save(graph, str(path))
+
+
+def test_wrong_graph_with_valid_checksums_fails_parity(model, tmp_path):
+    write_bundle(model, tmp_path, "v000001-s000000000")
+    _tamper_initializer(tmp_path / "imagine.onnx", 1.5)
+    raw = json.loads((tmp_path / "manifest.json").read_text())
+    raw["graphs"]["imagine"]["sha256"] = sha256_file(tmp_path / "imagine.onnx")  # integrity checks pass...
+    (tmp_path / "manifest.json").write_text(json.dumps(raw))
+    bundle = load_bundle(tmp_path)
+    with pytest.raises(ParityError) as info:  # ...but parity does not
+        check_parity(model, bundle)
+    assert info.value.report["imagine_fused"] > TOL
+    assert info.value.report["step_single"] <= TOL  # untouched graphs still agree
+
+
+def test_manifest_content(published, model):
+    store, result = published
+    bundle_dir = store / result.version
+    raw = json.loads((bundle_dir / "manifest.json").read_text())
+    assert raw["format"] == "mbrl_ros.bundle" and raw["format_version"] == 1
+    assert raw["version"] == result.version == "v000001-s000001234"
+    assert raw["training_step"] == 1234
+    assert raw["source_data"] == {"episodes": ["a.npz", "b.npz"]}
+    datetime.strptime(raw["created"], "%Y-%m-%dT%H:%M:%SZ")
+    assert ObsSpec.from_dict(raw["obs_spec"]) == OBS
+    assert ActionSpec.from_dict(raw["action_spec"]) == ActionSpec(2, low=(-2.0, -3.0), high=(2.0, 3.0))
+    assert raw["sizes"] == {"deter": model.deter_dim, "stoch": model.stoch_dim, "embed": model.embed_dim,
+                            "action": 2, "horizon": model.config.horizon}
+    assert WorldModelConfig.from_dict(raw["world_model_config"]) == model.config
+    assert raw["has_value"] is True
+    assert raw["parity"]["tolerance"] == TOL and raw["parity"]["max_abs_diff"] == result.parity
+    for name in ("filter", "step", "imagine"):
+        entry = raw["graphs"][name]
+        assert entry["sha256"] == sha256_file(bundle_dir / entry["file"])
+    init = raw["files"]["initial_state"]
+    assert init["sha256"] == sha256_file(bundle_dir / init["file"])
+    filt = raw["graphs"]["filter"]
+    assert [i["name"] for i in filt["inputs"]] == ["image", "joints", "h", "z", "action"]
+    assert filt["inputs"][0] == {"name": "image", "dtype": "uint8", "shape": ["batch", 64, 64, 3]}
+    assert [o["name"] for o in raw["graphs"]["step"]["outputs"]] == ["h_next", "z_next", "reward", "value", "cont"]
+    assert raw["graphs"]["imagine"]["inputs"][2]["shape"] == ["batch", model.config.horizon, 2]
+
+
+def test_versions_sort_and_prune_keeps_current(model, tmp_path):
+    names = [export_to_store(model, tmp_path, training_step=s, keep=2, parity_steps=3).version
+             for s in (100, 20, 3)]
+    assert names == sorted(names) and names[0].startswith("v000001-") and names[2].startswith("v000003-")
+    assert list_versions(tmp_path) == names[1:]  # keep=2
+    (tmp_path / "CURRENT").write_text(names[1] + "\n")  # an operator rolled back to the older one
+    export_to_store(model, tmp_path, training_step=4, publish=False, parity_steps=3)
+    assert prune(tmp_path, keep=1) == [names[2]]  # newest unpublished one stays, CURRENT is never pruned
+    assert read_current(tmp_path) == names[1] and names[1] in list_versions(tmp_path)
+
+
+def test_cli_export_prints_parity(model, tmp_path, capsys):
+    ckpt = save_checkpoint(tmp_path / "wm.pt", model, step=77)
+    store = tmp_path / "store"
+    assert cli_main(["export", "--checkpoint", str(ckpt), "--store", str(store), "--no-publish"]) == 0
+    out = capsys.readouterr().out
+    assert "filter_rollout_50" in out and "imagine_fused" in out and "--no-publish" in out
+    assert read_current(store) is None and list_versions(store) == ["v000001-s000000077"]
+    raw = json.loads((store / "v000001-s000000077" / "manifest.json").read_text())
+    assert raw["source_data"]["checkpoint_sha256"] and raw["training_step"] == 77
+
+    assert cli_main(["export", "--checkpoint", str(ckpt), "--store", str(store)]) == 0
+    assert read_current(store) == "v000002-s000000077"
+
+    (tmp_path / "broken.pt").write_bytes(ckpt.read_bytes()[:1000])
+    assert cli_main(["export", "--checkpoint", str(tmp_path / "broken.pt"), "--store", str(store)]) == 1
+    assert "corrupt or truncated" in capsys.readouterr().err
+    assert read_current(store) == "v000002-s000000077"
