@@ -51,7 +51,7 @@ class SimLoop:
     def __init__(self, env, rates: SimRates, gate: CommandGate, seed: Optional[int] = None,
                  render_camera: bool = True):
         u = env.unwrapped
-        for piece in ("apply_command", "physics_step", "joint_vector", "render_camera", "task_reward"):
+        for piece in ("apply_command", "physics_step", "joint_vector", "render_camera", "finish_control_step"):
             if not hasattr(u, piece):
                 raise ValueError(f"{type(u).__name__} has no '{piece}': the sim node runs the package's "
                                  "MuJoCo robots (mbrl_ros.envs.ROBOT_IDS), not the gymnasium adapters")
@@ -59,7 +59,6 @@ class SimLoop:
         self.render_camera = render_camera
         self.physics_dt = float(u.physics_dt)
         self.control_dt = float(u.control_dt)
-        self.episode_steps = int(u.episode_steps)
         self._seed = seed
         self.episode = -1
         self._offset = 0.0
@@ -123,12 +122,12 @@ class SimLoop:
             self._physics_steps += n
             events.time = self.time
             if self._physics_steps >= next_control_step:
+                # The env's own bookkeeping, so node episodes equal env.step() episodes.
                 self._control_steps += 1
-                events.reward = float(self.env.task_reward())
-                if self.env.task_terminated():
-                    events.episode_end = True
-                elif self._control_steps >= self.episode_steps:
-                    events.episode_end = False
+                reward, terminated, truncated = self.env.finish_control_step()
+                events.reward = float(reward)
+                if terminated or truncated:
+                    events.episode_end = bool(terminated)
 
         t = events.time + 1e-9
         if t >= self._next_joint:

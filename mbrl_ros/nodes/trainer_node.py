@@ -1,0 +1,92 @@
+"""trainer_node: the online trainer (mbrl_ros.training.online) as a ROS 2 node.
+
+Training runs in a worker thread; the node only reports progress on
+/diagnostics. It talks to the controller through folders (bags in, bundles
+out), never through topics, so it can run on another machine.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.node import Node
+
+from mbrl_ros.nodes.common import declare, run
+
+PARAMETERS = {
+    "env_id": ("", "simulated task whose joints/limits/image size describe the bags (sim graph)"),
+    "ingest_config": ("", "IngestConfig YAML for real robots (instead of env_id)"),
+    "bag_dir": ("mbrl_data/bags", "the logger's segment folder"),
+    "work_dir": ("mbrl_data/trainer", "episode cache, checkpoint and TensorBoard logs"),
+    "model_store": ("mbrl_data/models", "store to publish new bundles into (the controller's watch_store)"),
+    "init_from": ("", "model store or checkpoint to continue from (a store's checkpoint.pt is used)"),
+    "preset": ("small", "world-model preset when starting from scratch"),
+    "train_ratio": (0.5, "gradient steps per new real transition"),
+    "export_every": (200, "gradient steps between published bundles"),
+    "poll_s": (2.0, "how often to look for new bag segments"),
+    "threads": (1, "torch CPU threads"),
+    "seed": (0, "training seed"),
+}
+
+
+def _checkpoint_from(init_from: str):
+    if not init_from:
+        return None
+    path = Path(init_from)
+    return path / "checkpoint.pt" if path.is_dir() else path
+
+
+class TrainerNode(Node):
+    def __init__(self):
+        super().__init__("trainer")
+        p = declare(self, PARAMETERS)
+        logging.basicConfig(level=logging.INFO)
+        from mbrl_ros.data.bags import IngestConfig
+        from mbrl_ros.training.online import OnlineConfig, OnlineTrainer
+
+        if p["ingest_config"]:
+            ingest = IngestConfig.from_yaml(Path(p["ingest_config"]))
+        elif p["env_id"]:
+            import mbrl_ros.envs as envs
+
+            env = envs.make(p["env_id"], render_image=False)
+            ingest = IngestConfig.for_env(env, active_grace_s=3600.0)
+            env.close()
+        else:
+            raise ValueError("set env_id (simulation) or ingest_config (real robot)")
+        self.online = OnlineTrainer(OnlineConfig(
+            bag_dir=p["bag_dir"], work_dir=p["work_dir"], model_store=p["model_store"], ingest=ingest,
+            init_checkpoint=_checkpoint_from(p["init_from"]), preset=p["preset"],
+            train_ratio=float(p["train_ratio"]), export_every=int(p["export_every"]), seed=int(p["seed"]),
+            threads=int(p["threads"])))
+        self.stop_event = threading.Event()
+        self.worker = threading.Thread(target=self.online.run, args=(self.stop_event, float(p["poll_s"])),
+                                       name="mbrl-online-trainer", daemon=True)
+        self.worker.start()
+        self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.create_timer(2.0, self._publish_diagnostics)
+        self.get_logger().info(f"training from {p['bag_dir']} into {p['model_store']}")
+
+    def _publish_diagnostics(self) -> None:
+        values = self.online.status()
+        level = DiagnosticStatus.WARN if "last_error" in values else DiagnosticStatus.OK
+        status = DiagnosticStatus(level=level, name="mbrl_ros: trainer", hardware_id="mbrl_ros",
+                                  message=values.get("last_error", "training"),
+                                  values=[KeyValue(key=k, value=v) for k, v in values.items()])
+        msg = DiagnosticArray(status=[status])
+        msg.header.stamp = self.get_clock().now().to_msg()
+        self.pub_diag.publish(msg)
+
+    def close(self) -> None:
+        self.stop_event.set()
+        self.worker.join(timeout=30.0)
+
+
+def main() -> int:
+    return run(TrainerNode)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
