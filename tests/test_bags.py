@@ -224,7 +224,7 @@ def test_truncated_mcap_without_metadata_keeps_readable_part(tmp_path, caplog):
     messages, expected = synthetic_recording(episodes=3, steps=60, image_shape=(96, 128))
     bag = write_bag_with_rosbags(tmp_path / "crashed", messages)
     mcap = next(bag.glob("*.mcap"))
-    whole = len(scan_mcap(mcap, {"/joint_states"})[0])
+    whole = len(list(scan_mcap(mcap, {"/joint_states"})))
     with mcap.open("r+b") as f:  # a crashed recorder: the file is cut, metadata.yaml never written
         f.truncate(int(mcap.stat().st_size * 0.6))
     (bag / "metadata.yaml").unlink()
@@ -245,7 +245,7 @@ def test_truncated_mcap_without_metadata_keeps_readable_part(tmp_path, caplog):
         n = len(g["reward"])
         for key in ("joints", "image", "action"):
             np.testing.assert_allclose(g[key], x[key][:n], atol=1e-5, err_msg=key)
-    assert 0 < len(scan_mcap(mcap, {"/joint_states"})[0]) < whole
+    assert 0 < len(list(scan_mcap(mcap, {"/joint_states"}))) < whole
 
 
 def test_bag_being_written_is_skipped_until_grace(tmp_path):
@@ -397,3 +397,28 @@ def test_cli_collect_and_ingest(tmp_path, capsys):
     broken.write_text((out / "ingest.yaml").read_text().replace("/mbrl/commands", "/nope"))
     assert main(["ingest", "--bags", str(out), "--cache", str(cache), "--config", str(broken)]) == 1
     assert "required topic /nope" in capsys.readouterr().err
+
+
+def test_damaged_middle_chunk_keeps_later_chunks(tmp_path):
+    import struct
+
+    messages, expected = synthetic_recording(episodes=3, steps=60, image_shape=(96, 128))
+    bag = write_bag_with_rosbags(tmp_path / "bag", messages)
+    mcap = next(bag.glob("*.mcap"))
+    data = bytearray(mcap.read_bytes())
+    chunks, pos = [], 8
+    while data[pos] != 0x02:  # walk the top-level records up to the footer
+        if data[pos] == 0x06:
+            chunks.append(pos)
+        pos += 9 + struct.unpack_from("<Q", data, pos + 1)[0]
+    assert len(chunks) >= 4
+    garbage_at = chunks[2] + 9 + 40 + 200  # inside the third chunk's message records
+    data[garbage_at:garbage_at + 60] = b"\xff" * 60
+    mcap.write_bytes(bytes(data))
+    warnings = []
+    eps = bag_to_episodes(bag, make_config(image_size=(96, 128)), warnings.append)
+    text = "\n".join(warnings)
+    assert "damaged chunk" in text and str(bag) in text
+    # the chunks after the damage are read: the last episode is whole, with its time-limit flag
+    assert_episodes_equal(eps[-1:], expected[-1:])
+    assert sum(len(e["reward"]) for e in eps) < sum(len(x["reward"]) for x in expected)

@@ -8,10 +8,12 @@ fallback is reported through `warn` with the bag, topic and time, never silently
 """
 from __future__ import annotations
 
+import mmap
+import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Optional
+from typing import Callable, Iterable, Iterator, Optional
 
 from rosbags.rosbag2 import Reader
 
@@ -57,21 +59,34 @@ def find_bags(paths: Iterable[Path]) -> list[Path]:
 
 
 def read_messages(bag: Path, topics: set[str], warn: Callable[[str], None]) -> list[RawMessage]:
-    """All readable messages on `topics`, sorted by log time.
+    """All readable messages on `topics`, sorted by log time (see `iter_messages`)."""
+    return sorted(iter_messages(bag, topics, warn), key=lambda m: m.log_ns)
 
-    Never raises for a damaged bag: what cannot be read is reported via `warn`.
+
+def iter_messages(bag: Path, topics: set[str], warn: Callable[[str], None]) -> Iterator[RawMessage]:
+    """Yield the readable messages on `topics` one by one (memory stays flat for big bags).
+
+    Never raises for a damaged bag: what cannot be read is reported via `warn`. Order is
+    the storage's (time order for intact bags); consumers sort by the time they use.
     """
     bag = Path(bag)
-    messages: list[RawMessage] = []
+    resume_after: Optional[int] = None  # log time of the last message yielded by the directory reader
+    seen_at_resume: set[tuple[str, bytes]] = set()
     if bag.is_dir() and (bag / "metadata.yaml").exists():
+        count = 0
         try:
             with Reader(bag) as reader:
-                _read_with(reader, bag, topics, messages)
-            return _sorted(messages)
+                for m in _messages_of(reader, topics):
+                    if m.log_ns != resume_after:
+                        seen_at_resume.clear()
+                    resume_after = m.log_ns
+                    seen_at_resume.add((m.topic, m.data))
+                    count += 1
+                    yield m
+            return
         except Exception as exc:  # rosbags raises ReaderError, KeyError, struct errors ...
             warn(f"bag {bag}: the rosbag2 reader failed ({exc}); reading the storage files directly"
-                 + (f" (after {len(messages)} messages, last at {fmt_time(messages[-1].log_ns)})" if messages else ""))
-            messages = []
+                 + (f" from {fmt_time(resume_after)} on (after {count} messages)" if count else ""))
     elif bag.is_dir():
         warn(f"bag {bag}: no metadata.yaml (the recorder did not close the bag, e.g. it crashed); "
              "reading the storage files directly")
@@ -79,42 +94,48 @@ def read_messages(bag: Path, topics: set[str], warn: Callable[[str], None]) -> l
     if not files:
         warn(f"bag {bag}: no storage file (*.mcap, *.db3) found")
     for path in files:
-        _read_storage_file(bag, path, topics, messages, warn)
-    return _sorted(messages)
+        for m in _read_storage_file(bag, path, topics, warn):
+            # after a failure mid-way, skip what the directory reader already delivered
+            if resume_after is not None and (m.log_ns < resume_after or (
+                    m.log_ns == resume_after and (m.topic, m.data) in seen_at_resume)):
+                continue
+            yield m
 
 
-def _sorted(messages: list[RawMessage]) -> list[RawMessage]:
-    return sorted(messages, key=lambda m: m.log_ns)
-
-
-def _read_with(reader, bag: Path, topics: set[str], out: list[RawMessage]) -> None:
+def _messages_of(reader, topics: set[str]) -> Iterator[RawMessage]:
     connections = [c for c in reader.connections if c.topic in topics]
     if not connections:
         return
     for conn, t_ns, data in reader.messages(connections=connections):
-        out.append(RawMessage(conn.topic, conn.msgtype, int(t_ns), bytes(data)))
+        yield RawMessage(conn.topic, conn.msgtype, int(t_ns), bytes(data))
 
 
-def _read_storage_file(bag: Path, path: Path, topics: set[str], out: list[RawMessage],
-                       warn: Callable[[str], None]) -> None:
-    kept = len(out)
+def _read_storage_file(bag: Path, path: Path, topics: set[str], warn: Callable[[str], None]) -> Iterator[RawMessage]:
+    count, last = 0, None
     try:
         with Reader(path) as reader:
-            _read_with(reader, bag, topics, out)
+            for m in _messages_of(reader, topics):
+                count, last = count + 1, m
+                yield m
         return
     except Exception as exc:
         if path.suffix != ".mcap":
-            got = out[kept:]
-            warn(f"bag {bag}: storage file {path.name} is damaged ({exc}); kept {len(got)} messages"
-                 + (f" up to {fmt_time(got[-1].log_ns)} on {got[-1].topic}" if got else ""))
+            warn(f"bag {bag}: storage file {path.name} is damaged ({exc}); kept {count} messages"
+                 + (f" up to {fmt_time(last.log_ns)} on {last.topic}" if last else ""))
             return
-        del out[kept:]  # re-read everything from the start with the tolerant scanner
-    salvaged, problem = scan_mcap(path, topics)
-    out.extend(salvaged)
+    # rosbags cannot read the MCAP (typically: its end is missing): scan it record by record,
+    # skipping what the reader delivered before failing (it reads in time order)
+    problem: list[str] = []
+    delivered_up_to = last.log_ns if last else None
+    for m in scan_mcap(path, topics, problem):
+        if delivered_up_to is not None and m.log_ns <= delivered_up_to:
+            continue
+        count, last = count + 1, m
+        yield m
     if problem:
-        last = f" up to {fmt_time(salvaged[-1].log_ns)} on {salvaged[-1].topic}" if salvaged else ""
-        warn(f"bag {bag}: MCAP file {path.name} is truncated or damaged ({problem}); "
-             f"kept the {len(salvaged)} readable messages{last}")
+        up_to = f" up to {fmt_time(last.log_ns)} on {last.topic}" if last else ""
+        warn(f"bag {bag}: MCAP file {path.name} is truncated or damaged ({'; '.join(problem)}); "
+             f"kept the {count} readable messages{up_to}")
 
 
 # --- tolerant MCAP scanner ---------------------------------------------------------------
@@ -150,18 +171,28 @@ def _string(rec: memoryview, pos: int) -> tuple[str, int]:
     return bytes(rec[pos + 4:pos + 4 + n]).decode(), pos + 4 + n
 
 
-def scan_mcap(path: Path, topics: set[str]) -> tuple[list[RawMessage], str]:
-    """Read messages record by record from the start of an MCAP file, up to the first damage.
+def scan_mcap(path: Path, topics: set[str], problem: Optional[list] = None) -> Iterator[RawMessage]:
+    """Yield messages record by record from the start of an MCAP file, up to the first damage.
 
-    Returns (messages, problem) where `problem` is "" if the file was read to its footer.
     Does not need the summary section, so it reads files whose end was never written.
+    A description of the damage, if any, is appended to `problem`.
     """
-    buf = memoryview(Path(path).read_bytes())
+    problem = [] if problem is None else problem
+    with open(path, "rb") as f:
+        if os.fstat(f.fileno()).st_size == 0:
+            problem.append("empty file")
+            return
+        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+            yield from _scan(memoryview(mapped), topics, problem)
+
+
+def _scan(buf: memoryview, topics: set[str], problem: list) -> Iterator[RawMessage]:
     schemas: dict[int, str] = {}
     channels: dict[int, tuple[str, str]] = {}  # id -> (topic, msgtype)
     out: list[RawMessage] = []
     if bytes(buf[:8]) != MCAP_MAGIC:
-        return out, "not an MCAP file (bad magic)"
+        problem.append("not an MCAP file (bad magic)")
+        return
 
     def records(data: memoryview, pos: int, top_level: bool):
         while pos < len(data):
@@ -172,6 +203,10 @@ def scan_mcap(path: Path, topics: set[str]) -> tuple[list[RawMessage], str]:
             body, pos = _take(data, pos, length)
             yield op, body
 
+    # Messages whose channel record was lost in a damaged chunk wait here: an intact summary
+    # section at the end of the file repeats every channel record.
+    pending: dict[int, list[tuple[int, bytes]]] = {}
+
     def handle(op: int, rec: memoryview):
         if op == 0x03:  # schema
             (sid,) = struct.unpack_from("<H", rec, 0)
@@ -181,25 +216,38 @@ def scan_mcap(path: Path, topics: set[str]) -> tuple[list[RawMessage], str]:
             cid, sid = struct.unpack_from("<HH", rec, 0)
             topic, _ = _string(rec, 4)
             channels[cid] = (topic, schemas.get(sid, ""))
+            for log_time, data in pending.pop(cid, []):
+                if topic in topics:
+                    out.append(RawMessage(topic, channels[cid][1], log_time, data))
         elif op == 0x05:  # message
             cid, _seq, log_time, _pub = struct.unpack_from("<HIQQ", rec, 0)
-            topic, msgtype = channels.get(cid, ("", ""))
+            if cid not in channels:
+                pending.setdefault(cid, []).append((int(log_time), bytes(rec[22:])))
+                return
+            topic, msgtype = channels[cid]
             if topic in topics:
                 out.append(RawMessage(topic, msgtype, int(log_time), bytes(rec[22:])))
 
     try:
         for op, rec in records(buf, 8, top_level=True):
             if op == 0x06:  # chunk: start, end, uncompressed size, crc, compression, records
-                _start, _end, size, _crc = struct.unpack_from("<QQQI", rec, 0)
-                compression, pos = _string(rec, 28)
-                (csize,) = struct.unpack_from("<Q", rec, pos)
-                inner = memoryview(_decompress(bytes(rec[pos + 8:pos + 8 + csize]), compression, size))
-                for inner_op, inner_rec in records(inner, 0, top_level=False):
-                    handle(inner_op, inner_rec)
+                try:
+                    _start, _end, size, _crc = struct.unpack_from("<QQQI", rec, 0)
+                    compression, pos = _string(rec, 28)
+                    (csize,) = struct.unpack_from("<Q", rec, pos)
+                    inner = memoryview(_decompress(bytes(rec[pos + 8:pos + 8 + csize]), compression, size))
+                    for inner_op, inner_rec in records(inner, 0, top_level=False):
+                        handle(inner_op, inner_rec)
+                except Exception as exc:  # a damaged chunk: its length is intact, go on with the next
+                    problem.append(f"damaged chunk ({type(exc).__name__}: {exc}), its messages after "
+                                   f"{fmt_time(out[-1].log_ns) if out else 'its start'} skipped")
             else:
                 handle(op, rec)
+            yield from out
+            out.clear()
     except (_Truncated, struct.error, ValueError, UnicodeDecodeError) as exc:
-        return out, str(exc)
-    except Exception as exc:  # a decompressor failing on a cut chunk
-        return out, f"{type(exc).__name__}: {exc}"
-    return out, ""
+        problem.append(str(exc))
+    yield from out
+    lost = sum(len(v) for v in pending.values())
+    if lost:
+        problem.append(f"{lost} messages skipped: their channel definition was in the damaged part")

@@ -26,7 +26,7 @@ from mbrl_ros.spec import ActionSpec, ObsSpec
 
 from . import ros_messages as rm
 from .align import Recording, Stream, align
-from .bag_reader import fmt_time, find_bags, read_messages
+from .bag_reader import fmt_time, find_bags, iter_messages
 from .bag_writer import BagWriter, SegmentedBagWriter, segment_is_being_recorded  # noqa: F401 (re-export)
 from .episodes import EpisodeCache, content_key
 
@@ -316,7 +316,7 @@ def bag_to_episodes(bag: Path, config: IngestConfig, warn: Callable[[str], None]
         topics.add(config.image_topic)
     if config.reward_source == "topic":
         topics.add(config.reward_topic)
-    messages = read_messages(bag, topics, warn)
+    messages = iter_messages(bag, topics, warn)
     rec = _decode(bag, messages, config, warn)
     dt = _control_period_ns(bag, config, rec)
     result = align(rec, dt=dt, max_gap=int(config.max_gap_s * 1e9), action_dim=config.action_spec.dim,
@@ -370,9 +370,15 @@ def _decode(bag: Path, messages, config: IngestConfig, warn: Callable[[str], Non
             wrong_type[m.topic] = m.msgtype
             continue
         try:
-            by_topic[m.topic].append((m.log_ns, rm.deserialize(m.data, expected[m.topic])))
+            msg = rm.deserialize(m.data, expected[m.topic])
         except Exception as exc:
             problems.add(m.topic, f"cannot deserialise ({type(exc).__name__}: {exc})", m.log_ns)
+            continue
+        if m.topic == config.image_topic and config.image_size is not None:
+            msg = _decode_frame(msg, config, problems)  # now, so full-size frames never pile up
+            if msg is None:
+                continue
+        by_topic[m.topic].append((m.log_ns, msg))
     for topic, msgtype in wrong_type.items():
         raise IngestError(f"bag {bag}: topic {topic} has type {msgtype}, expected {expected[topic]}")
 
@@ -411,7 +417,7 @@ def _decode(bag: Path, messages, config: IngestConfig, warn: Callable[[str], Non
     rewards = [(t, r) for t, r in rewards if np.isfinite(r)]
     images = None
     if config.image_size is not None:
-        images = _image_stream(by_topic[config.image_topic], config, problems)
+        images = _image_stream(by_topic[config.image_topic], config)
     problems.flush(bag, warn)
 
     rec = Recording(
@@ -465,15 +471,16 @@ def _joint_stream(bag: Path, items, config: IngestConfig, problems: _Problems) -
     return Stream.build(times, values, np.float32).reshaped(len(config.obs_spec.joint_names))
 
 
-def _image_stream(items, config: IngestConfig, problems: _Problems) -> Stream:
-    times, frames = [], []
-    for _, msg in items:
-        t = rm.stamp_ns(msg.header)
-        try:
-            frames.append(rm.decode_image(msg, config.image_size))
-        except ValueError as exc:
-            problems.add(config.image_topic, str(exc), t)
-            continue
-        times.append(t)
-    stream = Stream.build(times, frames, np.uint8)
+def _decode_frame(msg, config: IngestConfig, problems: _Problems) -> Optional[tuple[int, np.ndarray]]:
+    """(stamp, RGB frame at the configured size), or None (reported) for an unusable frame."""
+    t = rm.stamp_ns(msg.header)
+    try:
+        return t, rm.decode_image(msg, config.image_size)
+    except ValueError as exc:
+        problems.add(config.image_topic, str(exc), t)
+        return None
+
+
+def _image_stream(items, config: IngestConfig) -> Stream:
+    stream = Stream.build([t for _, (t, _) in items], [f for _, (_, f) in items], np.uint8)
     return stream.reshaped(*config.image_size, 3)
