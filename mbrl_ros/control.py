@@ -91,16 +91,23 @@ class ControlLoop:
         self.latencies: deque = deque(maxlen=500)
         self.last_action = np.zeros(self.action_spec.dim, np.float32)  # normalised, as published
         self._applied_since_reset = False
-        make_planner(config.planner, bundle.latent, config.planner_config, config.seed)  # fail early on bad config
+        make_planner(config.planner, bundle.latent, self.planner_config(bundle), config.seed)  # fail early on bad config
 
     # ---------------------------------------------------------------- helpers
     def _planner_for(self, bundle):
         planner = self._planners.get(id(bundle))
         if planner is None:
             self._planners = {id(bundle): make_planner(self.config.planner, bundle.latent,
-                                                       self.config.planner_config, self.config.seed)}
+                                                       self.planner_config(bundle), self.config.seed)}
             planner = self._planners[id(bundle)]
         return planner
+
+    def planner_config(self, bundle) -> dict:
+        """The configured planner fields; the horizon defaults to the bundle's fused-rollout horizon,
+        the one length its `imagine` graph scores in a single call."""
+        config = dict(self.config.planner_config)
+        config.setdefault("horizon", int(bundle.manifest.horizon))
+        return config
 
     def _safe_action(self) -> np.ndarray:
         if self.config.on_stale == "hold":

@@ -19,7 +19,7 @@ from typing import Optional
 import torch
 
 from mbrl_ros.data.bags import IngestConfig, ingest_bags
-from mbrl_ros.data.episodes import EpisodeCache
+from mbrl_ros.data.episodes import EpisodeCache, load_episode
 from mbrl_ros.export import export_to_store
 from mbrl_ros.training.trainer import Trainer
 from mbrl_ros.world_model.config import WorldModelConfig
@@ -38,6 +38,7 @@ class OnlineConfig:
     train_ratio: float = 0.5  # gradient steps per new real transition
     chunk_steps: int = 10  # gradient steps between data polls
     export_every: int = 200  # gradient steps between published bundles
+    planning_horizon: int = 10  # horizon of the exported fused rollout (the planners' default)
     min_episodes: int = 1  # start training once this many episodes are cached
     seed: int = 0
     threads: int = 1  # torch threads: leave the other core to the sim and controller
@@ -71,16 +72,14 @@ class OnlineTrainer:
         report = ingest_bags([self.config.bag_dir], self.cache, self.config.ingest, progress=False)
         for message in report.errors:
             log.warning("ingest: %s", message)
-        if not report.paths:
-            return 0
-        from mbrl_ros.data.episodes import load_episode
-
         episodes = [load_episode(p) for p in report.paths]
-        steps = sum(len(ep["reward"]) - 1 for ep in episodes)
         if self.trainer is None:
-            self._create_trainer()
-        else:
+            self._create_trainer()  # from everything cached, including earlier runs' episodes
+        elif episodes:
             self.trainer.add_episodes(episodes)
+        if not episodes:
+            return 0
+        steps = sum(len(ep["reward"]) - 1 for ep in episodes)
         self.new_transitions += steps
         self.steps_owed += steps * self.config.train_ratio
         log.info("ingested %d episodes (%d transitions) from %s", len(episodes), steps, self.config.bag_dir)
@@ -125,6 +124,7 @@ class OnlineTrainer:
         self.trainer.save(self.checkpoint)
         try:
             result = export_to_store(self.trainer.model, self.config.model_store, training_step=self.trainer.step,
+                                     horizon=self.config.planning_horizon,
                                      action_spec=self.config.ingest.action_spec,
                                      source_data={"cache": str(self.cache.root), "steps": self.new_transitions})
         except Exception as exc:  # noqa: BLE001 - the controller keeps its model; we keep training

@@ -1,0 +1,141 @@
+"""`mbrl-ros demo`: the main job. The simulated robot, controlled by planning in the shipped
+model, recorded and learning as it runs; one progress line per episode.
+
+    mbrl-ros demo                       # 10 episodes of the default camera reacher
+    mbrl-ros demo --episodes 0          # until Ctrl-C
+    mbrl-ros demo --video reacher.gif   # also save what the camera saw
+    mbrl-ros demo planner:=mcts train:=false
+
+Starts the same node graph as `ros2 launch mbrl_ros sim.launch.py` (mbrl_ros.graph)
+as separate processes, and watches it from a small rclpy node of its own.
+"""
+from __future__ import annotations
+
+import os
+import random
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from mbrl_ros.graph import sim_graph
+from mbrl_ros.launcher import parse_launch_arguments
+
+
+def register(parser):
+    parser.add_argument("arguments", nargs="*", metavar="name:=value",
+                        help="sim graph launch arguments (see `mbrl-ros launch sim --list`)")
+    parser.add_argument("--episodes", type=int, default=10, help="stop after this many episodes (0: run until Ctrl-C)")
+    parser.add_argument("--video", type=Path, default=None, help="save the camera stream as a GIF")
+    parser.add_argument("--timeout", type=float, default=0.0, help="give up after this many wall seconds (0: never)")
+    parser.add_argument("--domain-id", type=int, default=None,
+                        help="ROS_DOMAIN_ID for the graph (default: keep the environment's, else a random one)")
+
+
+class Monitor:
+    """Subscribes to the graph's outputs and keeps per-episode returns and the latest diagnostics."""
+
+    def __init__(self, node, video: bool):
+        from diagnostic_msgs.msg import DiagnosticArray
+        from sensor_msgs.msg import Image
+        from std_msgs.msg import Float64, Int64
+
+        from mbrl_ros.nodes.common import EVENT_QOS, SENSOR_QOS
+
+        self.returns: list[float] = []  # finished episodes
+        self.current, self.episode, self.steps = 0.0, None, 0
+        self.diag: dict[str, dict[str, str]] = {}
+        self.frames: list[np.ndarray] = []
+        self.lock = threading.Lock()
+        node.create_subscription(Float64, "/mbrl/reward", self._on_reward, EVENT_QOS)
+        node.create_subscription(Int64, "/mbrl/episode", self._on_episode, EVENT_QOS)
+        node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, 10)
+        if video:
+            node.create_subscription(Image, "/camera/image_raw", self._on_image, SENSOR_QOS)
+
+    def _on_reward(self, msg):
+        with self.lock:
+            self.current += msg.data
+            self.steps += 1
+
+    def _on_episode(self, msg):
+        with self.lock:
+            if self.episode is not None and self.steps > 0:
+                self.returns.append(self.current)
+                self.print_line()
+            self.episode, self.current, self.steps = msg.data, 0.0, 0
+
+    def _on_diag(self, msg):
+        for status in msg.status:
+            self.diag[status.name] = {kv.key: kv.value for kv in status.values}
+
+    def _on_image(self, msg):
+        if len(self.frames) < 3000:
+            self.frames.append(np.frombuffer(bytes(msg.data), np.uint8).reshape(msg.height, msg.width, 3))
+
+    def print_line(self):
+        ctl = self.diag.get("mbrl_ros: controller", {})
+        trn = self.diag.get("mbrl_ros: trainer", {})
+        parts = [f"episode {len(self.returns):3d}", f"return {self.returns[-1]:8.2f}",
+                 f"model {ctl.get('model_version', '?')} ({ctl.get('model_source', '?')})",
+                 f"tick p50 {float(ctl.get('tick_p50_ms', 'nan')):.1f} ms p99 {float(ctl.get('tick_p99_ms', 'nan')):.1f} ms"]
+        if trn:
+            parts.append(f"train step {trn.get('train_step', '0')}")
+        print(" | ".join(parts), flush=True)
+
+
+def run(args) -> int:
+    import signal
+
+    if args.domain_id is not None:
+        os.environ["ROS_DOMAIN_ID"] = str(args.domain_id)
+    elif "ROS_DOMAIN_ID" not in os.environ:
+        os.environ["ROS_DOMAIN_ID"] = str(random.randint(1, 101))
+    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    import rclpy
+
+    from mbrl_ros.launcher import node_command, stop_all
+
+    given = parse_launch_arguments(args.arguments)
+    nodes = sim_graph(given)
+    print(f"[demo] starting {', '.join(n.name for n in nodes)} (ROS_DOMAIN_ID={os.environ['ROS_DOMAIN_ID']}); "
+          "Ctrl-C stops everything", flush=True)
+    import subprocess
+
+    procs = {n.name: subprocess.Popen(node_command(n), start_new_session=True) for n in nodes}
+    rclpy.init()
+    node = rclpy.create_node("mbrl_demo_monitor")
+    monitor = Monitor(node, video=args.video is not None)
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    start = time.monotonic()
+    code = 0
+    try:
+        while not stop.is_set():
+            rclpy.spin_once(node, timeout_sec=0.1)
+            dead = [name for name, p in procs.items() if p.poll() is not None]
+            if dead:
+                print(f"[demo] node(s) {dead} exited; stopping", flush=True)
+                code = 1
+                break
+            if args.episodes and len(monitor.returns) >= args.episodes:
+                break
+            if args.timeout and time.monotonic() - start > args.timeout:
+                print("[demo] timeout", flush=True)
+                code = 1
+                break
+    finally:
+        stop_all(procs, grace_s=15.0)
+        node.destroy_node()
+        rclpy.shutdown()
+    if monitor.returns:
+        r = np.array(monitor.returns)
+        print(f"[demo] {len(r)} episodes: mean return {r.mean():.2f} (first {r[0]:.2f}, last {r[-1]:.2f})", flush=True)
+    if args.video and monitor.frames:
+        import imageio.v2 as imageio
+
+        imageio.mimsave(args.video, monitor.frames[::2], duration=1 / 15)
+        print(f"[demo] camera video: {args.video} ({len(monitor.frames[::2])} frames)", flush=True)
+    return code
