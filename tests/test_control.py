@@ -119,10 +119,11 @@ def test_hot_swap_under_running_ticks(env, store_dir, tmp_path):
     finally:
         done.set()
         worker.join()
+    assert loop.tick(10.0, fresh_obs(env)).mode == "plan"  # the tick after the last swap
     assert set(modes) == {"plan"}, set(modes)
     assert store.diagnostics()["model_source"] == "trainer"
     assert loop.belief.bundle is store.preferred.current
-    assert len(versions) > 3
+    assert not versions[0].endswith("@trained") and len(versions) > 3
 
 
 def test_image_conversion_and_joint_matching():
