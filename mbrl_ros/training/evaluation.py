@@ -10,7 +10,8 @@ s + k. Metrics per horizon k:
   joint_mae   mean absolute joint error
   reward_r2   R^2 of the predicted vs real reward of step s + k (1 - SSE/SST)
 
-Horizon 0 is the posterior reconstruction (filtering), for reference.
+Horizon 0 is the posterior reconstruction (filtering) of steps 1..T-1, for reference
+(step 0's reward is the episode-start placeholder 0, not a real reward).
 """
 from __future__ import annotations
 
@@ -81,8 +82,9 @@ def evaluate(model: WorldModel, episodes: Sequence[Episode], horizons: Sequence[
         h_all, z_all = post["h"][0], post["z"][0]
         images = batch.get("image")
         image_of = (lambda idx: images[0, idx]) if images is not None else (lambda idx: None)
-        acc[0].add(model.decode(h_all, z_all), image_of(slice(None)), batch["joints"][0],
-                   model.reward(h_all, z_all), batch["reward"][0])
+        # Filtered reconstruction from step 1: reward[0] is the episode-start placeholder.
+        acc[0].add(model.decode(h_all[1:], z_all[1:]), image_of(slice(1, None)), batch["joints"][0, 1:],
+                   model.reward(h_all[1:], z_all[1:]), batch["reward"][0, 1:])
         h, z = h_all[:-1], z_all[:-1]              # start states s = 0 .. T-2
         starts = torch.arange(steps - 1)
         for k in range(1, max(horizons) + 1):

@@ -241,7 +241,11 @@ class WorldModel(nn.Module):
             total = total + cfg.joint_scale * joint_loss
             metrics["loss/joints"] = joint_loss.detach()
 
-        reward_loss = ((self.reward_head(feat).squeeze(-1) - symlog(batch["reward"])) ** 2).mean()
+        # reward[t] at is_first is a placeholder (0 at an episode start; at a window start the
+        # state was just reset so it cannot be predicted): leave those steps out.
+        has_reward = 1.0 - batch["is_first"].to(torch.float32)
+        reward_err = (self.reward_head(feat).squeeze(-1) - symlog(batch["reward"])) ** 2
+        reward_loss = (reward_err * has_reward).sum() / has_reward.sum().clamp(min=1.0)
         cont_target = 1.0 - batch["is_terminal"].to(torch.float32)
         cont_loss = F.binary_cross_entropy_with_logits(self.cont_head(feat).squeeze(-1), cont_target)
         total = total + cfg.reward_scale * reward_loss + cfg.cont_scale * cont_loss

@@ -1,0 +1,50 @@
+"""`mbrl-ros evaluate`: open-loop prediction errors and reward R^2 on held-out episodes.
+
+    mbrl-ros evaluate --checkpoint runs/r1/checkpoint.pt --cache heldout_cache/ --out runs/r1/eval
+
+Prints a table (horizons 1/5/15/50 by default; "filter" = posterior reconstruction)
+and writes <out>/metrics.json, <out>/open_loop.png (rows: real / imagined) and
+<out>/open_loop.gif (real | imagined).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", type=Path, required=True)
+    parser.add_argument("--cache", type=Path, required=True, help="episode cache of held-out episodes")
+    parser.add_argument("--out", type=Path, required=True, help="folder for metrics.json and the PNG/GIF")
+    parser.add_argument("--horizons", type=int, nargs="+", default=[1, 5, 15, 50])
+    parser.add_argument("--max-episodes", type=int, default=None, help="use only the first N episodes")
+    parser.add_argument("--threads", type=int, default=2)
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from ..data.episodes import EpisodeCache
+    from ..world_model.checkpoint import load_world_model
+    from .evaluation import evaluate, format_table
+
+    torch.set_num_threads(max(1, args.threads))
+    if not args.cache.is_dir():
+        print(f"mbrl-ros evaluate: cache folder {args.cache} does not exist", file=sys.stderr)
+        return 1
+    try:
+        model, payload = load_world_model(args.checkpoint)
+    except ValueError as exc:
+        print(f"mbrl-ros evaluate: {exc}", file=sys.stderr)
+        return 1
+    episodes = EpisodeCache(args.cache).episodes()[:args.max_episodes]
+    if not episodes:
+        print(f"mbrl-ros evaluate: no episodes in {args.cache}", file=sys.stderr)
+        return 1
+    report = evaluate(model, episodes, horizons=args.horizons, out_dir=args.out)
+    print(f"checkpoint {args.checkpoint} (step {payload['step']}), {len(episodes)} held-out episodes")
+    print(format_table(report))
+    print(f"wrote {args.out / 'metrics.json'}" + (f", {args.out / 'open_loop.png'}, {args.out / 'open_loop.gif'}"
+                                                 if model.obs_spec.has_image else ""))
+    return 0
