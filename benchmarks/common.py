@@ -1,0 +1,40 @@
+"""What every benchmark prints first: the command, the machine and the load it ran under."""
+from __future__ import annotations
+
+import os
+import platform
+import shlex
+import sys
+from pathlib import Path
+
+import numpy as np
+
+
+def machine() -> str:
+    """CPU model, core count and current load average (figures on a busy machine are noisy)."""
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
+    return f"{cpu}, {os.cpu_count()} cores, load average {load}, Python {platform.python_version()}"
+
+
+def command() -> str:
+    return " ".join(shlex.quote(a) for a in [Path(sys.executable).name, *sys.argv])
+
+
+def percentiles(samples, qs=(50, 99)) -> dict[str, float]:
+    arr = np.asarray(samples, dtype=np.float64)
+    return {f"p{q}": float(np.percentile(arr, q)) if arr.size else float("nan") for q in qs}
+
+
+def print_header(title: str, config: dict) -> None:
+    print(f"# {title}")
+    print(f"command: {command()}")
+    print(f"machine: {machine()}")
+    print("config:  " + ", ".join(f"{k}={v}" for k, v in config.items()))
