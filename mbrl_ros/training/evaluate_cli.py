@@ -19,7 +19,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="folder for metrics.json and the PNG/GIF")
     parser.add_argument("--horizons", type=int, nargs="+", default=[1, 5, 15, 50])
     parser.add_argument("--max-episodes", type=int, default=None, help="use only the first N episodes")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -36,7 +36,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--resume", action="store_true", help="continue <out>/checkpoint.pt")
     parser.add_argument("--save-every", type=int, default=500)
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch CPU threads (more than the free cores slows training down a lot)")
     parser.add_argument("--device", default="cpu")
 
 
