@@ -49,7 +49,11 @@ class StepGraph(nn.Module):
 
 
 class ImagineGraph(nn.Module):
-    """`horizon` imagined steps unrolled: h, z, actions [B,H,A] -> rewards, values, conts [B,H].
+    """`horizon` imagined steps unrolled: h, z, actions [B,H,A] -> rewards, values [B,H].
+
+    No continuation head here: planners score sequences with rewards and values
+    only, and on CPU the cont MLP would be ~15% of the rollout's arithmetic.
+    (`step` still outputs cont.)
 
     Unrolled at trace time (a Python loop), so the graph has a fixed horizon and
     no Loop operator: ORT fuses and plans the whole rollout as one graph.
@@ -64,11 +68,10 @@ class ImagineGraph(nn.Module):
 
     def forward(self, h, z, actions):
         actions = torch.clamp(actions, -1.0, 1.0)
-        rewards, values, conts = [], [], []
+        rewards, values = [], []
         for t in range(self.horizon):
             h, z = self.wm.prior_step(h, z, actions[:, t], sample=False)
-            reward, value, cont = _heads(self.wm, h, z)
+            reward = self.wm.reward(h, z)
             rewards.append(reward)
-            values.append(value)
-            conts.append(cont)
-        return torch.stack(rewards, 1), torch.stack(values, 1), torch.stack(conts, 1)
+            values.append(self.wm.value(h, z) if self.wm.has_value else torch.zeros_like(reward))
+        return torch.stack(rewards, 1), torch.stack(values, 1)

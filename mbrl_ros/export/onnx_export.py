@@ -53,7 +53,7 @@ def graph_specs(wm, horizon: int) -> dict[str, dict]:
                      outputs=_io(mf.STEP_OUTPUTS, f32(5), [[B, dh], [B, dz], [B], [B], [B]])),
         "imagine": dict(module=ImagineGraph(wm, horizon), example=[*state_in, torch.zeros(n, horizon, a)],
                         inputs=_io(mf.IMAGINE_INPUTS, f32(3), [[B, dh], [B, dz], [B, horizon, a]]),
-                        outputs=_io(mf.IMAGINE_OUTPUTS, f32(3), [[B, horizon]] * 3)),
+                        outputs=_io(mf.IMAGINE_OUTPUTS, f32(2), [[B, horizon]] * 2)),
     }
 
 

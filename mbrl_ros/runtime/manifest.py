@@ -34,7 +34,7 @@ FILTER_OUTPUTS = ("h_next", "z_next")
 STEP_INPUTS = ("h", "z", "action")
 STEP_OUTPUTS = ("h_next", "z_next", "reward", "value", "cont")
 IMAGINE_INPUTS = ("h", "z", "actions")
-IMAGINE_OUTPUTS = ("rewards", "values", "conts")
+IMAGINE_OUTPUTS = ("rewards", "values")
 
 
 class BundleError(ValueError):

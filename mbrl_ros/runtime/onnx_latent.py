@@ -50,11 +50,6 @@ class OnnxLatentModel:
 
     def imagine(self, state: LatentState, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Rewards [N, H] and values [N, H] of N action sequences [N, H, A] from `state`."""
-        rewards, values, _ = self.imagine_with_cont(state, actions)
-        return rewards, values
-
-    def imagine_with_cont(self, state: LatentState, actions: np.ndarray):
-        """`imagine` plus continuation probabilities [N, H]."""
         actions = self._check_actions(actions, 3)
         n, horizon, _ = actions.shape
         if state.batch == 1 and n != 1:
@@ -62,15 +57,13 @@ class OnnxLatentModel:
         elif state.batch != n:
             raise ValueError(f"state batch {state.batch} does not match {n} action sequences")
         if horizon == self.horizon:
-            rewards, values, conts = self.imagine_graph.run(
-                {"h": _f32(state.h), "z": _f32(state.z), "actions": actions})
-            return rewards, values, conts
+            rewards, values = self.imagine_graph.run({"h": _f32(state.h), "z": _f32(state.z), "actions": actions})
+            return rewards, values
         rewards = np.zeros((n, horizon), np.float32)
         values = np.zeros((n, horizon), np.float32)
-        conts = np.zeros((n, horizon), np.float32)
         for t in range(horizon):
-            state, rewards[:, t], values[:, t], conts[:, t] = self.step_with_cont(state, actions[:, t])
-        return rewards, values, conts
+            state, rewards[:, t], values[:, t] = self.step(state, actions[:, t])
+        return rewards, values
 
 
 __all__ = ["OnnxLatentModel", "imagine_by_steps"]

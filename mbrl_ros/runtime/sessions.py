@@ -41,12 +41,15 @@ class SessionConfig:
     """How sessions are built. Defaults come from benchmarks/bench_inference.py (docs/runtime.md).
 
     providers: preference order; unknown/unavailable ones are skipped.
-    intra_op_threads: threads per operator; 0 = ORT's default (one per core).
+    intra_op_threads: threads per operator; 0 = ORT's default (one per core). Default 1: on the
+        2-core dev machine, shared with the other nodes, one thread was faster at every batch
+        and had a far tighter p99 than one-per-core (docs/runtime.md); raise it on a robot
+        with idle cores and large candidate batches.
     optimization: "disable" | "basic" | "extended" | "all".
     """
 
     providers: tuple[str, ...] = DEFAULT_PROVIDERS
-    intra_op_threads: int = 0
+    intra_op_threads: int = 1
     inter_op_threads: int = 1
     optimization: str = "all"
     device_id: int = 0
