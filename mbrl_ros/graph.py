@@ -42,8 +42,18 @@ class NodeSpec:
 
 
 def _param_literal(value) -> str:
+    """`-p name:=value` text. rcl parses the value as YAML, so strings that YAML would read as
+    something else (JSON objects, "true", numbers, empty) are single-quoted."""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, str):
+        import yaml
+
+        try:
+            plain = yaml.safe_load(value) == value
+        except yaml.YAMLError:
+            plain = False
+        return value if plain and value else "'" + value.replace("'", "''") + "'"
     return str(value)
 
 

@@ -1,0 +1,131 @@
+"""The controller node over real DDS, fed by this test process: commands, stale camera, garbage inputs."""
+import time
+
+import numpy as np
+import pytest
+
+import mbrl_ros.envs as envs
+from tests.bundles import publish_tiny
+from tests.ros_helpers import ROOT, node_process, ros_node, spin_for, spin_until, stop
+
+pytestmark = pytest.mark.ros
+
+from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
+from sensor_msgs.msg import Image, JointState  # noqa: E402
+from std_msgs.msg import Float64MultiArray  # noqa: E402
+from std_srvs.srv import SetBool  # noqa: E402
+
+from mbrl_ros.nodes.common import COMMAND_QOS, SENSOR_QOS  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def env():
+    e = envs.make("mbrl_ros/Reacher2D-v0", image_size=64)
+    e.reset(seed=0)
+    yield e
+    e.close()
+
+
+@pytest.fixture(scope="module")
+def controller(tmp_path_factory, env):
+    store = tmp_path_factory.mktemp("store")
+    publish_tiny(store, env, horizon=5)
+    log = store.parent / "controller.log"
+    proc = node_process("mbrl_ros.nodes.controller_node", "-p", f"model_store:={store}", "-p", "use_sim_time:=false",
+                        "-p", """planner_config:='{"num_samples": 64, "num_elites": 8, "iterations": 2}'""",
+                        "-p", "input_timeout_s:=0.3", "-p", "on_stale:=zero",
+                        params_file=ROOT / "config" / "sim.yaml", log_path=log)
+    yield proc, log
+    assert stop(proc) == 0, log.read_text()[-3000:]
+
+
+class Robot:
+    """Plays the robot: publishes camera + joints from the env, records commands and diagnostics."""
+
+    def __init__(self, node, env):
+        self.node, self.u = node, env.unwrapped
+        self.commands, self.diags = [], []
+        self.pub_img = node.create_publisher(Image, "/camera/image_raw", SENSOR_QOS)
+        self.pub_js = node.create_publisher(JointState, "/joint_states", SENSOR_QOS)
+        node.create_subscription(Float64MultiArray, "/mbrl/commands", lambda m: self.commands.append(
+            (time.monotonic(), np.array(m.data))), COMMAND_QOS)
+        node.create_subscription(DiagnosticArray, "/diagnostics", self.diags.append, 10)
+
+    def stamp(self, msg):
+        msg.header.stamp = self.node.get_clock().now().to_msg()
+        return msg
+
+    def publish(self, camera=True, image=None, joints=None, names=None, encoding="rgb8"):
+        vec = self.u.joint_vector() if joints is None else joints
+        n = len(self.u.joint_names)
+        js = JointState(name=list(names or self.u.joint_names), position=[float(x) for x in vec[:n]],
+                        velocity=[float(x) for x in vec[n:]])
+        self.pub_js.publish(self.stamp(js))
+        if camera:
+            img = self.u.render_camera() if image is None else image
+            msg = Image(height=img.shape[0], width=img.shape[1], encoding=encoding, step=img.shape[1] * 3)
+            msg.data = img.tobytes()
+            self.pub_img.publish(self.stamp(msg))
+
+    def run(self, seconds, **kwargs):
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            self.publish(**kwargs)
+            spin_for(self.node, 0.03)
+
+    def diag(self):
+        for msg in reversed(self.diags):
+            for s in msg.status:
+                if s.name == "mbrl_ros: controller":
+                    return {kv.key: kv.value for kv in s.values}
+        return {}
+
+
+def test_plans_then_zeroes_when_camera_stops_and_survives_garbage(controller, env):
+    proc, log = controller
+    with ros_node() as node:
+        robot = Robot(node, env)
+        assert spin_until(node, lambda: robot.pub_js.get_subscription_count() > 0, 30, [proc])
+        robot.run(2.0)
+        assert spin_until(node, lambda: robot.diag().get("mode") == "plan", 10, [proc]), robot.diag()
+        planned = [c for t, c in robot.commands[-10:]]
+        assert any(np.abs(c).max() > 1e-6 for c in planned), "a planning controller commands something"
+        limits = np.array(env.unwrapped.action_spec.high)
+        assert all(np.all(np.abs(c) <= limits + 1e-9) for c in planned)
+
+        # camera stops: within the timeout the controller publishes zero
+        robot.commands.clear()
+        robot.run(1.5, camera=False)
+        late = [c for t, c in robot.commands if t > robot.commands[0][0] + 0.8]
+        assert late and all(np.allclose(c, 0.0) for c in late), late[-3:]
+        assert spin_until(node, lambda: robot.diag().get("mode") == "stale", 5, [proc])
+
+        # garbage: NaN joints, a wrong-size image, an unknown encoding, missing joints
+        nan = np.full(4, np.nan)
+        robot.run(0.5, joints=nan)
+        robot.run(0.5, image=np.zeros((32, 32, 3), np.uint8))
+        robot.run(0.5, encoding="yuv422")
+        robot.run(0.5, names=["x", "y"])
+        assert spin_until(node, lambda: int(robot.diag().get("input_errors", 0)) >= 4, 5, [proc]), robot.diag()
+        assert proc.poll() is None
+        text = log.read_text()
+        assert "joint state refused" in text and "camera frame refused" in text
+
+        # good inputs again: planning resumes
+        robot.run(1.5)
+        assert spin_until(node, lambda: robot.diag().get("mode") == "plan", 10, [proc]), robot.diag()
+
+
+def test_enable_service_disables_commands(controller, env):
+    proc, _ = controller
+    with ros_node() as node:
+        robot = Robot(node, env)
+        client = node.create_client(SetBool, "/mbrl/controller/enable")
+        assert spin_until(node, client.service_is_ready, 20, [proc])
+        future = client.call_async(SetBool.Request(data=False))
+        assert spin_until(node, future.done, 10, [proc]) and future.result().success
+        robot.commands.clear()
+        robot.run(1.0)
+        assert robot.commands and all(np.allclose(c, 0.0) for _, c in robot.commands[2:])
+        future = client.call_async(SetBool.Request(data=True))
+        assert spin_until(node, future.done, 10, [proc])
