@@ -76,3 +76,14 @@ def test_launch_file_starts_the_same_nodes(graph):  # pragma: no cover - runs on
     assert [n.node_executable for n in nodes] == [e.executable for e in expected]
     assert [n._Node__node_name for n in nodes] == [e.name for e in expected]
     assert [n._Node__parameters[-1] for n in nodes] == [e.parameters for e in expected]
+
+
+@pytest.mark.ros
+def test_every_node_parameter_is_documented():
+    import importlib
+
+    text = (launch_dir().parent / "docs" / "nodes.md").read_text()
+    for module in ("sim_node", "controller_node", "logger_node", "trainer_node"):
+        params = importlib.import_module(f"mbrl_ros.nodes.{module}").PARAMETERS
+        missing = [p for p in params if f"| `{p}` |" not in text]
+        assert not missing, f"docs/nodes.md does not document {module} parameters {missing}"
