@@ -1,0 +1,64 @@
+"""`mbrl-ros agent`: run the model-based agent or a baseline on a task; build the report.
+
+    mbrl-ros agent run --config configs/agent/inverted_pendulum.yaml --method mbrl --seed 0 \
+        --out results/inverted_pendulum/mbrl/seed0
+    mbrl-ros agent report --results results --out docs/
+
+A run folder that already holds evaluations is continued, not restarted.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from mbrl_ros.agent.config import METHODS
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="action", required=True)
+    run = sub.add_parser("run", help="run (or continue) one method on one task and seed",
+                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    run.add_argument("--config", type=Path, required=True, help="configs/agent/<task>.yaml")
+    run.add_argument("--method", choices=METHODS, required=True)
+    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--out", type=Path, default=None,
+                     help="run folder (default results/<task>/<method>/seed<S>)")
+    run.add_argument("--budget", type=int, default=None, help="override the config's env-step budget (smoke runs)")
+    run.add_argument("--no-progress", action="store_true", help="no progress bars")
+    rep = sub.add_parser("report", help="plots + tables from saved results (no re-running)",
+                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    rep.add_argument("--results", type=Path, default=Path("results"))
+    rep.add_argument("--out", type=Path, default=Path("docs"))
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if args.action == "report":
+        from mbrl_ros.agent.report import write_report
+
+        path = write_report(args.results, args.out)
+        print(f"wrote {path}")
+        return 0
+
+    from dataclasses import replace
+
+    from mbrl_ros.agent.config import AgentConfig
+
+    config = AgentConfig.load(args.config)
+    if args.budget is not None:
+        setattr(config, args.method, replace(getattr(config, args.method), budget=int(args.budget)))
+    out = args.out or Path("results") / config.name / args.method / f"seed{args.seed}"
+    if args.method == "mbrl":
+        from mbrl_ros.agent.mbrl_loop import run_mbrl
+
+        log = run_mbrl(config, args.seed, out, progress=not args.no_progress)
+    else:
+        from mbrl_ros.agent.baselines import run_baseline
+
+        log = run_baseline(config, args.method, args.seed, out, progress=not args.no_progress)
+    last = log.rows[-1] if log.rows else None
+    if last:
+        print(f"{config.name} {args.method} seed{args.seed}: {last['env_steps']} env steps "
+              f"({last['frames']} frames), eval return {last['return_mean']:.2f}, wall {log.wall_s():.0f} s -> {out}")
+    return 0

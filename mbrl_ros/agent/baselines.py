@@ -1,0 +1,136 @@
+"""stable-baselines3 SAC / PPO on the same env instances, step accounting and eval schedule.
+
+The SB3 model acts in `make_env(config)` (the same mbrl_ros env as the model-based
+agent), seen through `JointsObs` (MlpPolicy on the state vector) or as the dict
+observation (MultiInputPolicy, camera tasks). `num_timesteps` (n_envs = 1) is
+the env-step count; `EvalScheduleCallback` evaluates the deterministic policy
+at exactly `config.eval.points(budget)` on the shared eval seeds.
+
+Resumable: at every evaluation the model (and SAC's replay buffer) is saved in
+the run folder; a rerun loads them and learns the remaining steps.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+from stable_baselines3.common.callbacks import BaseCallback
+from tqdm import tqdm
+
+from mbrl_ros.agent.common import FunctionPolicy, evaluate, frame_skip, make_env, training_seed
+from mbrl_ros.agent.config import AgentConfig
+from mbrl_ros.agent.runlog import RunLog
+
+
+class JointsObs(gym.ObservationWrapper):
+    """Dict obs -> its 'joints' state vector (for MlpPolicy)."""
+
+    def __init__(self, env: gym.Env):
+        super().__init__(env)
+        self.observation_space = env.observation_space["joints"]
+
+    def observation(self, observation: dict) -> np.ndarray:
+        return observation["joints"]
+
+
+def wrap_for_sb3(env: gym.Env, policy_obs: str) -> gym.Env:
+    if policy_obs == "joints":
+        return JointsObs(env)
+    if policy_obs == "dict":
+        return env
+    raise ValueError(f"policy_obs must be 'joints' or 'dict', got {policy_obs!r}")
+
+
+class EvalScheduleCallback(BaseCallback):
+    """Evaluates at the scheduled env-step points, logs to the RunLog, saves the model for resuming."""
+
+    def __init__(self, agent: "BaselineAgent"):
+        super().__init__()
+        self.agent = agent
+
+    def _on_training_start(self) -> None:
+        self.agent.evaluate_due(self.model)
+
+    def _on_step(self) -> bool:
+        self.agent.bar.update(self.model.num_timesteps - self.agent.bar.n)
+        self.agent.evaluate_due(self.model)
+        return True
+
+
+class BaselineAgent:
+    """One SB3 run (method 'sac' or 'ppo') on one task and seed, in `out`."""
+
+    def __init__(self, config: AgentConfig, method: str, seed: int, out: Path, progress: bool = True):
+        import torch
+
+        if method not in ("sac", "ppo"):
+            raise ValueError(f"baseline method must be 'sac' or 'ppo', got {method!r}")
+        self.config, self.method, self.seed, self.out = config, method, int(seed), Path(out)
+        self.b = getattr(config, method)
+        self.progress = progress
+        torch.set_num_threads(max(1, self.b.threads))
+        env = make_env(config)
+        self.frame_skip = frame_skip(env)
+        self.env = wrap_for_sb3(env, self.b.policy_obs)
+        self.env.reset(seed=training_seed(self.seed, 0))  # SB3 resets again without a seed; this seeds the env RNG
+        self.eval_env = wrap_for_sb3(make_env(config), self.b.policy_obs)
+        self.log = RunLog(self.out, {"task": config.name, "env_id": config.env_id, "method": method,
+                                     "seed": self.seed, "threshold": config.threshold, "budget": self.b.budget,
+                                     "frame_skip": self.frame_skip, "config": config.to_dict(),
+                                     "config_file": config.source,
+                                     "sb3_kwargs": self.b.kwargs or "stable-baselines3 defaults"})
+        self.model_path = self.out / "model.zip"
+        self.buffer_path = self.out / "replay_buffer.pkl"
+        self.pending = [p for p in config.eval.points(self.b.budget) if p not in self.log.done_steps]
+        self.bar = None
+
+    def _algo(self):
+        from stable_baselines3 import PPO, SAC
+
+        return {"sac": SAC, "ppo": PPO}[self.method]
+
+    def _new_model(self):
+        policy = "MlpPolicy" if self.b.policy_obs == "joints" else "MultiInputPolicy"
+        return self._algo()(policy, self.env, seed=self.seed, verbose=0, device="cpu", **self.b.kwargs)
+
+    def evaluate_due(self, model) -> None:
+        steps = int(model.num_timesteps)
+        while self.pending and self.pending[0] <= steps:
+            point = self.pending.pop(0)
+            policy = FunctionPolicy(lambda obs: model.predict(obs, deterministic=True)[0])
+            returns = evaluate(self.eval_env, policy, self.config.eval.episodes, desc=f"eval@{point}",
+                               progress=self.progress)
+            # SB3 checks the callback after every env step, so `steps == point` here.
+            row = self.log.add_eval(point, point * self.frame_skip, returns)
+            if self.bar is not None:
+                self.bar.set_postfix(eval=f"{row['return_mean']:.1f}")
+            if point > 0:
+                model.save(self.model_path)
+                if hasattr(model, "save_replay_buffer"):
+                    model.save_replay_buffer(self.buffer_path)
+            self.log.update(env_steps=steps, frames=steps * self.frame_skip)
+
+    def run(self) -> RunLog:
+        if self.model_path.exists():  # resume where the last evaluation left it
+            model = self._algo().load(self.model_path, env=self.env, device="cpu")
+            if self.buffer_path.exists() and hasattr(model, "load_replay_buffer"):
+                model.load_replay_buffer(self.buffer_path)
+        else:
+            model = self._new_model()
+        done = int(model.num_timesteps)
+        self.bar = tqdm(total=self.b.budget, initial=done, desc=f"{self.method} {self.config.name} seed{self.seed}",
+                        unit="step", disable=not self.progress)
+        remaining = self.b.budget - done
+        if remaining > 0:
+            model.learn(total_timesteps=remaining, callback=EvalScheduleCallback(self),
+                        reset_num_timesteps=done == 0)
+        self.evaluate_due(model)
+        self.bar.close()
+        steps = int(model.num_timesteps)
+        self.log.finish(env_steps=steps, frames=steps * self.frame_skip)
+        return self.log
+
+
+def run_baseline(config: AgentConfig, method: str, seed: int, out: Path, progress: bool = True) -> RunLog:
+    return BaselineAgent(config, method, seed, out, progress=progress).run()

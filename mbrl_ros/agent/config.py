@@ -1,0 +1,117 @@
+"""AgentConfig: one YAML file per task, fixed before any run (configs/agent/<task>.yaml).
+
+    task:            id + env kwargs, the threshold return (fixed in advance), eval schedule
+    mbrl:            world-model preset + overrides, train ratio, planner + its config, budget
+    sac / ppo:       stable-baselines3 kwargs (empty = SB3 defaults), budget, policy obs
+
+Every method of a task is run on the same env (same id and kwargs), counts env
+steps as agent actions (frames = steps x frame_skip) and is evaluated at the
+same env-step points (`eval_points`) on the same eval episode seeds.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+METHODS = ("mbrl", "sac", "ppo")
+# Eval episodes use seeds EVAL_SEED_BASE + i; training episodes (common.training_seed) stay far below.
+EVAL_SEED_BASE = 1_000_000_000
+
+
+@dataclass
+class EvalConfig:
+    """When and how the learning curve is measured (identical for all methods)."""
+
+    every: int = 1000          # env steps between evaluations ...
+    sparse_after: int = 0      # ... until here (0 = never sparser), then
+    sparse_every: int = 0      # every this many env steps (keeps long baseline runs' eval cost bounded)
+    episodes: int = 3          # eval episodes per point, seeds EVAL_SEED_BASE + 0..episodes-1
+
+    def points(self, budget: int) -> list[int]:
+        """The env-step counts at which a run with `budget` steps is evaluated (incl. step 0 and the budget)."""
+        pts, step = [0], 0
+        while step < budget:
+            dense = not self.sparse_after or step < self.sparse_after
+            step += self.every if dense else (self.sparse_every or self.every)
+            pts.append(min(step, budget))
+        return pts
+
+
+@dataclass
+class MBRLConfig:
+    """The model-based agent: world model -> ONNX bundle -> planner, relearned as data arrives."""
+
+    budget: int = 10_000                   # total env steps (agent actions)
+    seed_episodes: int = 5                 # random-policy episodes before the first model
+    preset: str = "tiny"                   # WorldModelConfig preset ...
+    overrides: dict = field(default_factory=dict)  # ... and field overrides
+    train_ratio: float = 0.5               # gradient steps per env step
+    pretrain_steps: int = 200              # extra gradient steps on the seed data before the first model
+    update_every: int = 250                # env steps between (train -> export -> swap model)
+    planner: str = "cem"
+    planner_config: dict = field(default_factory=dict)  # horizon defaults to the exported horizon
+    horizon: int = 12                      # planning horizon = the exported fused-rollout length
+    absorbing_steps: int = 0               # reward-0 steps appended after a real termination (training only)
+    explore_noise: float = 0.3             # Gaussian std added to the planner's action while collecting
+    threads: int = 1                       # torch threads (the machine is shared)
+
+
+@dataclass
+class BaselineConfig:
+    """A stable-baselines3 baseline; `kwargs` go to the SB3 constructor (empty = SB3 defaults)."""
+
+    budget: int = 50_000
+    kwargs: dict = field(default_factory=dict)
+    policy_obs: str = "joints"             # joints (MlpPolicy on the state vector) | dict (MultiInputPolicy)
+    threads: int = 1
+
+
+@dataclass
+class AgentConfig:
+    name: str
+    env_id: str
+    env_kwargs: dict
+    threshold: float
+    eval: EvalConfig
+    mbrl: MBRLConfig
+    sac: BaselineConfig
+    ppo: BaselineConfig
+    source: str = ""
+
+    def budget(self, method: str) -> int:
+        return int(getattr(self, method).budget)
+
+    @classmethod
+    def from_dict(cls, d: dict, source: str = "") -> "AgentConfig":
+        d = dict(d)
+        task = dict(d.pop("task"))
+        sections = {"eval": EvalConfig, "mbrl": MBRLConfig, "sac": BaselineConfig, "ppo": BaselineConfig}
+        built = {}
+        for key, klass in sections.items():
+            raw = d.pop(key, None) or {}
+            try:
+                built[key] = klass(**raw)
+            except TypeError as exc:
+                raise ValueError(f"{source}: section '{key}': {exc}") from exc
+        if d:
+            raise ValueError(f"{source}: unknown sections {sorted(d)}; known: task, {', '.join(sections)}")
+        try:
+            return cls(name=task.pop("name"), env_id=task.pop("env_id"), env_kwargs=dict(task.pop("env_kwargs", {})),
+                       threshold=float(task.pop("threshold")), source=source, **built)
+        except KeyError as exc:
+            raise ValueError(f"{source}: task needs {exc}") from exc
+        finally:
+            if task:
+                raise ValueError(f"{source}: unknown task keys {sorted(task)}")
+
+    @classmethod
+    def load(cls, path: Path) -> "AgentConfig":
+        return cls.from_dict(yaml.safe_load(Path(path).read_text()), source=str(path))
+
+    def to_dict(self) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        return asdict(self)

@@ -1,0 +1,276 @@
+"""The model-based agent as a library loop: the seed pipeline without ROS.
+
+    collect real episodes (random at first, then the planner + exploration noise)
+      -> EpisodeCache -> Trainer (train_ratio gradient steps per env step)
+      -> export_to_store (ONNX, parity-checked) -> ModelStore.poll()
+      -> BeliefFilter + make_planner on the bundle's OnnxLatentModel -> act ... repeat
+
+Planning goes through exactly the runtime the robot uses (ONNX bundle, belief
+filter, planners); torch is only used to train. The run folder holds the cache,
+the checkpoint, the model store and `state.json`, so a killed run continues
+from its last finished episode (the partial episode in flight is dropped).
+"""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+from tqdm import tqdm
+
+from mbrl_ros.agent.common import Policy, RandomPolicy, evaluate, frame_skip, make_env, training_seed
+from mbrl_ros.agent.config import AgentConfig
+from mbrl_ros.agent.runlog import RunLog
+from mbrl_ros.data.episodes import EpisodeCache, atomic_write_bytes, validate_episode
+
+log = logging.getLogger(__name__)
+
+
+class PlannerPolicy(Policy):
+    """Belief filter + planner over one model bundle, as in mbrl_ros.control.ControlLoop.
+
+    noise: std of Gaussian exploration noise added to the planned action (0 for evaluation);
+    the noisy action is what the env gets, so it is also what the belief and the warm start see.
+    """
+
+    def __init__(self, bundle, planner: str, planner_config: dict, seed: int, noise: float = 0.0):
+        from mbrl_ros.runtime.belief import BeliefFilter
+
+        self.planner_name, self.seed, self.noise = planner, seed, float(noise)
+        self.planner_config = dict(planner_config)
+        self.planner_config.setdefault("horizon", int(bundle.manifest.horizon))  # the fused rollout length
+        self.rng = np.random.default_rng(seed)
+        self.belief = BeliefFilter(bundle)
+        self._make_planner(bundle)
+        self.last_action: Optional[np.ndarray] = None
+
+    def _make_planner(self, bundle) -> None:
+        from mbrl_ros.runtime.planners import make_planner
+
+        self.planner = make_planner(self.planner_name, bundle.latent, self.planner_config, self.seed)
+
+    def use_model(self, bundle) -> None:
+        """Swap to a newer bundle mid-episode: the belief re-filters this episode's history through it."""
+        self.belief.use_model(bundle)
+        self._make_planner(bundle)
+
+    def reset(self) -> None:
+        self.belief.reset()
+        self.planner.reset()
+        self.last_action = None
+
+    def act(self, obs: dict) -> np.ndarray:
+        spec = self.belief.bundle.obs_spec
+        model_obs = {"joints": obs["joints"]}
+        if spec.has_image:
+            model_obs["image"] = obs["image"]
+        state = self.belief.update(model_obs, self.last_action)
+        action = self.planner.plan(state).action
+        if self.noise > 0:
+            action = np.clip(action + self.noise * self.rng.standard_normal(action.shape), -1.0, 1.0)
+        action = np.asarray(action, np.float32)
+        self.planner.advance(action)
+        self.last_action = action
+        return action
+
+
+class EpisodeRecorder:
+    """Builds one Episode (docs/DESIGN.md convention) step by step."""
+
+    def __init__(self, obs: dict, action_dim: int):
+        self.steps = {k: [] for k in ("joints", "action", "reward", "is_first", "is_terminal")}
+        if "image" in obs:
+            self.steps["image"] = []
+        self.add(obs, np.zeros(action_dim, np.float32), 0.0, first=True, terminal=False)
+
+    def add(self, obs: dict, action, reward: float, first: bool = False, terminal: bool = False) -> None:
+        for key in ("image", "joints"):
+            if key in self.steps:
+                self.steps[key].append(np.asarray(obs[key]))
+        self.steps["action"].append(np.asarray(action, np.float32))
+        self.steps["reward"].append(np.float32(reward))
+        self.steps["is_first"].append(first)
+        self.steps["is_terminal"].append(bool(terminal))
+
+    def episode(self) -> dict:
+        return validate_episode({k: np.stack(v) for k, v in self.steps.items()})
+
+
+def with_absorbing_steps(ep: dict, steps: int, rng: np.random.Generator) -> dict:
+    """The training view of an episode that ended in a real termination: `steps` extra steps that
+    stay in the terminal observation with reward 0 under random actions (the "absorbing state" of
+    Kostrikov et al. 2019, DAC).
+
+    Why: the exported `imagine` graph scores a plan by its predicted rewards only, and the model
+    never saw what follows a termination, so its rewards past a fall (e.g. the pendulum's) are
+    extrapolation the planner can exploit. With these steps "after the end" is learned as
+    "reward 0 from here on". They are not env steps: the cache keeps the real episode unchanged,
+    and time-limit endings (is_terminal False) are left as they are.
+    """
+    if steps <= 0 or not bool(ep["is_terminal"][-1]):
+        return ep
+    out = {}
+    for key, value in ep.items():
+        pad = np.repeat(value[-1:], steps, axis=0)
+        if key == "action":
+            pad = rng.uniform(-1.0, 1.0, pad.shape).astype(value.dtype)
+        elif key == "reward":
+            pad = np.zeros_like(pad)
+        elif key == "is_first":
+            pad = np.zeros_like(pad)
+        out[key] = np.concatenate([value, pad])
+    return validate_episode(out)
+
+
+class MBRLAgent:
+    """One run of the model-based agent on one task and seed, in `out`."""
+
+    def __init__(self, config: AgentConfig, seed: int, out: Path, progress: bool = True):
+        import torch
+
+        self.config, self.m, self.seed, self.out = config, config.mbrl, int(seed), Path(out)
+        self.progress = progress
+        torch.set_num_threads(max(1, self.m.threads))
+        self.env, self.eval_env = make_env(config), make_env(config)
+        self.frame_skip = frame_skip(self.env)
+        self.action_dim = int(self.env.action_space.shape[0])
+        self.action_spec = self.env.unwrapped.action_spec
+        self.obs_spec = self.env.unwrapped.obs_spec
+        self.log = RunLog(self.out, {"task": config.name, "env_id": config.env_id, "method": "mbrl",
+                                     "seed": self.seed, "threshold": config.threshold, "budget": self.m.budget,
+                                     "frame_skip": self.frame_skip, "config": config.to_dict(),
+                                     "config_file": config.source})
+        self.cache = EpisodeCache(self.out / "cache")
+        self.checkpoint = self.out / "checkpoint.pt"
+        self.state_path = self.out / "state.json"
+        state = json.loads(self.state_path.read_text()) if self.state_path.exists() else {}
+        self.env_steps = int(state.get("env_steps", 0))
+        self.episodes = int(state.get("episodes", 0))
+        self.last_update = int(state.get("last_update", 0))
+        self.trainer = None
+        self.store = None
+        self.explore: Optional[PlannerPolicy] = None
+        self.random = RandomPolicy(self.action_dim, seed=self.seed)
+        if self.checkpoint.exists():  # resuming: model, optimiser and data as they were
+            from mbrl_ros.training.trainer import Trainer
+
+            self.trainer = Trainer.resume(self.checkpoint, self._training_view(self.cache.episodes()), log_dir=None,
+                                          action_spec=self.action_spec)
+            self._open_store()
+
+    # ------------------------------------------------------------------ model
+    def _world_model_config(self):
+        from mbrl_ros.world_model.config import WorldModelConfig
+
+        return WorldModelConfig.preset(self.m.preset, **self.m.overrides)
+
+    def _training_view(self, episodes: list[dict]) -> list[dict]:
+        """Episodes as the world model trains on them (see `with_absorbing_steps`)."""
+        rng = np.random.default_rng(self.seed + 7)
+        return [with_absorbing_steps(ep, self.m.absorbing_steps, rng) for ep in episodes]
+
+    def _usable_episodes(self) -> int:
+        """Cached episodes long enough for one training window (short random episodes may not be)."""
+        seq_len = self._world_model_config().seq_len
+        return sum(1 for ep in self._training_view(self.cache.episodes()) if len(ep["reward"]) >= seq_len)
+
+    def _open_store(self) -> None:
+        from mbrl_ros.runtime.model_store import ModelStore
+
+        if self.store is None:
+            self.store = ModelStore(self.out / "models", self.obs_spec, self.action_spec, load_now=False)
+        self.store.poll()
+        bundle = self.store.current
+        if bundle is None:
+            return
+        if self.explore is None:
+            self.explore = PlannerPolicy(bundle, self.m.planner, self.m.planner_config, self.seed,
+                                         noise=self.m.explore_noise)
+        else:
+            self.explore.use_model(bundle)
+
+    def _train_and_publish(self, steps: int) -> None:
+        """`steps` gradient steps, then export + publish a bundle and swap the planner onto it."""
+        from mbrl_ros.export import export_to_store
+        from mbrl_ros.training.trainer import Trainer
+
+        if self.trainer is None:
+            self.trainer = Trainer.create(self._world_model_config(), self._training_view(self.cache.episodes()),
+                                          seed=self.seed,
+                                          action_spec=self.action_spec)
+            steps += self.m.pretrain_steps
+        if steps > 0:
+            self.trainer.train(steps, progress=False)
+        export_to_store(self.trainer.model, self.out / "models", horizon=self.m.horizon,
+                        training_step=self.trainer.step, action_spec=self.action_spec, keep=2)
+        self._open_store()
+        self.last_update = self.env_steps
+
+    # ---------------------------------------------------------------- persistence
+    def _save_state(self, checkpoint: bool = False) -> None:
+        if checkpoint and self.trainer is not None:
+            self.trainer.save(self.checkpoint)
+        state = {"env_steps": self.env_steps, "episodes": self.episodes, "last_update": self.last_update,
+                 "train_steps": self.trainer.step if self.trainer else 0}
+        atomic_write_bytes(self.state_path, json.dumps(state).encode())
+        self.log.update(env_steps=self.env_steps, frames=self.env_steps * self.frame_skip,
+                        train_steps=state["train_steps"])
+
+    def _evaluate(self, point: int) -> dict:
+        bundle = self.store.current if self.store else None
+        if bundle is None:
+            policy: Policy = RandomPolicy(self.action_dim, seed=self.seed + 1)
+        else:
+            policy = PlannerPolicy(bundle, self.m.planner, self.m.planner_config, self.seed + 1, noise=0.0)
+        returns = evaluate(self.eval_env, policy, self.config.eval.episodes, desc=f"eval@{point}",
+                           progress=self.progress)
+        row = self.log.add_eval(point, point * self.frame_skip, returns)
+        self._save_state(checkpoint=True)
+        return row
+
+    # ---------------------------------------------------------------- the loop
+    def run(self) -> RunLog:
+        budget = self.m.budget
+        pending = [p for p in self.config.eval.points(budget) if p not in self.log.done_steps]
+        bar = tqdm(total=budget, initial=self.env_steps, desc=f"mbrl {self.config.name} seed{self.seed}",
+                   unit="step", disable=not self.progress)
+        obs, recorder, policy = None, None, None
+        while True:
+            while pending and pending[0] <= self.env_steps:
+                row = self._evaluate(pending.pop(0))
+                bar.set_postfix(eval=f"{row['return_mean']:.1f}")
+            if self.env_steps >= budget:
+                break
+            if obs is None:  # new training episode
+                obs, _ = self.env.reset(seed=training_seed(self.seed, self.episodes))
+                recorder = EpisodeRecorder(obs, self.action_dim)
+                policy = self.explore if (self.explore is not None) else self.random
+                policy.reset()
+            action = policy.act(obs)
+            obs, reward, terminated, truncated, _ = self.env.step(action)
+            recorder.add(obs, action, reward, terminal=terminated)
+            self.env_steps += 1
+            bar.update(1)
+            if terminated or truncated:
+                episode = recorder.episode()
+                self.cache.add([episode], source_key=f"episode{self.episodes:06d}", source_name="agent")
+                if self.trainer is not None:
+                    self.trainer.add_episodes(self._training_view([episode]))
+                self.episodes += 1
+                obs = None
+                if self.trainer is None and self.episodes >= self.m.seed_episodes and self._usable_episodes() > 0:
+                    self._train_and_publish(int(round(self.m.train_ratio * self.env_steps)))
+                self._save_state()
+            if self.trainer is not None and self.env_steps - self.last_update >= self.m.update_every:
+                self._train_and_publish(int(round(self.m.train_ratio * (self.env_steps - self.last_update))))
+        bar.close()
+        self._save_state(checkpoint=True)
+        self.log.finish(env_steps=self.env_steps, frames=self.env_steps * self.frame_skip)
+        return self.log
+
+
+def run_mbrl(config: AgentConfig, seed: int, out: Path, progress: bool = True) -> RunLog:
+    """Run (or continue) the model-based agent; returns the run's log."""
+    return MBRLAgent(config, seed, out, progress=progress).run()

@@ -1,0 +1,159 @@
+"""Learning-curve plots and threshold tables from saved run folders (no re-running).
+
+    write_report(Path("results"), Path("docs"))
+      -> docs/img/agent_<task>.png        return vs env steps, mean over seeds, min-max band
+      -> docs/results_tables.md           per task and method: steps to threshold, ratios, final return, wall
+      -> docs/results_summary.json        the same numbers, machine readable
+
+Reads results/<task>/<method>/seed<S>/{evals.csv, run.json} (mbrl_ros.agent.runlog).
+Unfinished runs are included with the evaluations they have (their status says so).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from mbrl_ros.agent.config import METHODS
+from mbrl_ros.agent.runlog import read_evals
+
+COLORS = {"mbrl": "tab:blue", "sac": "tab:orange", "ppo": "tab:green"}
+LABELS = {"mbrl": "ours (world model + CEM, ONNX runtime)", "sac": "SAC (SB3)", "ppo": "PPO (SB3)"}
+
+
+def load_runs(results: Path) -> dict[str, dict[str, list[dict]]]:
+    """{task: {method: [run, ...]}}, run = run.json contents + 'evals' rows + 'folder'."""
+    runs: dict[str, dict[str, list[dict]]] = {}
+    for meta_path in sorted(Path(results).glob("*/*/seed*/run.json")):
+        meta = json.loads(meta_path.read_text())
+        evals = read_evals(meta_path.parent / "evals.csv")
+        if not evals:
+            continue
+        run = {**meta, "evals": evals, "folder": str(meta_path.parent)}
+        runs.setdefault(meta["task"], {}).setdefault(meta["method"], []).append(run)
+    return runs
+
+
+def steps_to_threshold(evals: list[dict], threshold: float) -> Optional[int]:
+    """Env steps at the first evaluation whose mean return reaches the threshold (None: never)."""
+    for row in evals:
+        if row["return_mean"] >= threshold:
+            return int(row["env_steps"])
+    return None
+
+
+def summarize_method(runs: list[dict], threshold: float) -> dict:
+    reached = [steps_to_threshold(r["evals"], threshold) for r in runs]
+    budgets = [int(r["evals"][-1]["env_steps"]) for r in runs]
+    hit = [s for s in reached if s is not None]
+    finals = [r["evals"][-1]["return_mean"] for r in runs]
+    return {
+        "seeds": [int(r["seed"]) for r in runs],
+        "done": [r.get("status") == "done" for r in runs],
+        "steps_to_threshold": reached,
+        "reached": len(hit),
+        # Mean over all seeds; a seed that never reached counts with its budget (a lower bound).
+        "steps_to_threshold_mean": float(np.mean([s if s is not None else b for s, b in zip(reached, budgets)])),
+        "lower_bound": len(hit) < len(runs),
+        "budget": max(budgets),
+        "frame_skip": int(runs[0].get("frame_skip", 1)),
+        "final_return_mean": float(np.mean(finals)),
+        "final_return_std": float(np.std(finals)),
+        "wall_s_mean": float(np.mean([r["evals"][-1]["wall_s"] for r in runs])),
+    }
+
+
+def summarize(runs: dict[str, dict[str, list[dict]]]) -> dict:
+    out = {}
+    for task, methods in runs.items():
+        first = next(iter(methods.values()))[0]
+        threshold = float(first["threshold"])
+        table = {m: summarize_method(methods[m], threshold) for m in METHODS if m in methods}
+        ours = table.get("mbrl")
+        for m, row in table.items():
+            if ours and m != "mbrl" and ours["reached"] == len(ours["seeds"]) and ours["steps_to_threshold_mean"] > 0:
+                row["ratio_vs_ours"] = row["steps_to_threshold_mean"] / ours["steps_to_threshold_mean"]
+        out[task] = {"threshold": threshold, "env_id": first["env_id"], "methods": table}
+    return out
+
+
+def plot_task(task: str, methods: dict[str, list[dict]], threshold: float, path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for method in METHODS:
+        if method not in methods:
+            continue
+        # Seeds share the eval schedule; average at the points every seed has reached.
+        by_step: dict[int, list[float]] = {}
+        for run in methods[method]:
+            for row in run["evals"]:
+                by_step.setdefault(row["env_steps"], []).append(row["return_mean"])
+        n = len(methods[method])
+        steps = np.array(sorted(s for s, v in by_step.items() if len(v) == n))
+        vals = [by_step[s] for s in steps]
+        mean = np.array([np.mean(v) for v in vals])
+        x = np.maximum(steps, 1)  # step 0 on a log axis
+        ax.plot(x, mean, color=COLORS[method], label=f"{LABELS[method]}, {n} seed{'s' * (n > 1)}")
+        ax.fill_between(x, [min(v) for v in vals], [max(v) for v in vals], color=COLORS[method], alpha=0.2)
+    ax.axhline(threshold, color="k", ls="--", lw=1, label=f"threshold {threshold:g}")
+    ax.set_xscale("log")
+    ax.set_xlabel("env steps (agent actions), log scale")
+    ax.set_ylabel("eval return (mean of eval episodes)")
+    ax.set_title(f"{task}: mean over seeds, band = min..max")
+    ax.legend(fontsize=8, loc="best")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _fmt_steps(row: dict) -> str:
+    if row["reached"] == 0:
+        return f"not reached (> {row['budget']})"
+    text = f"{row['steps_to_threshold_mean']:.0f}"
+    if row["lower_bound"]:
+        text = f">= {text} ({row['reached']}/{len(row['seeds'])} reached)"
+    return text
+
+
+def tables_markdown(summary: dict) -> str:
+    lines = ["<!-- generated by `mbrl-ros agent report`; do not edit by hand -->", ""]
+    for task, info in summary.items():
+        lines += [f"### {task} (`{info['env_id']}`, threshold {info['threshold']:g})", "",
+                  "| method | seeds (finished) | env-step budget | frames/step | env steps to threshold "
+                  "(per seed) | steps / ours | final eval return | wall-clock per run |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for method, row in info["methods"].items():
+            per_seed = ", ".join("-" if s is None else str(s) for s in row["steps_to_threshold"])
+            ratio = row.get("ratio_vs_ours")
+            ratio_text = "1" if method == "mbrl" else (
+                "n/a" if ratio is None else f"{'>= ' if row['lower_bound'] else ''}{ratio:.1f}x")
+            lines.append(f"| {method} | {len(row['seeds'])} ({sum(row['done'])}) | {row['budget']} | "
+                         f"{row['frame_skip']} | {_fmt_steps(row)} ({per_seed}) | {ratio_text} | "
+                         f"{row['final_return_mean']:.1f} ± {row['final_return_std']:.1f} | "
+                         f"{row['wall_s_mean'] / 60:.1f} min |")
+        lines += ["", f"![{task}](img/agent_{task}.png)", ""]
+    return "\n".join(lines)
+
+
+def write_report(results: Path, out: Path) -> Path:
+    """Plots, tables and summary JSON from `results` into `out`; returns the tables file."""
+    runs = load_runs(results)
+    if not runs:
+        raise FileNotFoundError(f"no finished evaluations under {results} (expected <task>/<method>/seed<S>/)")
+    summary = summarize(runs)
+    out = Path(out)
+    for task, methods in runs.items():
+        plot_task(task, methods, summary[task]["threshold"], out / "img" / f"agent_{task}.png")
+    (out / "results_summary.json").write_text(json.dumps(summary, indent=1))
+    tables = out / "results_tables.md"
+    tables.write_text(tables_markdown(summary))
+    return tables

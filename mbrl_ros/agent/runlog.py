@@ -1,0 +1,109 @@
+"""A run folder: `evals.csv` (the learning curve) + `run.json` (config, status, wall clock).
+
+    results/<task>/<method>/seed<S>/
+        evals.csv   env_steps, frames, return_mean, return_std, returns, wall_s
+        run.json    task, method, seed, config, frame_skip, status ("running" | "done"), wall_s, machine
+
+Both are rewritten atomically after every evaluation, so a killed run leaves a
+folder that `RunLog` reopens: the finished evaluations are kept and the run
+continues from the method's own checkpoint (see mbrl_loop / baselines).
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from mbrl_ros.data.episodes import atomic_write_bytes
+
+FIELDS = ("env_steps", "frames", "return_mean", "return_std", "returns", "wall_s")
+
+
+def machine() -> dict:
+    """What the run ran on (docs/results.md quotes it)."""
+    try:
+        load = os.getloadavg()[0]
+    except OSError:
+        load = float("nan")
+    return {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+            "python": platform.python_version(), "load_1min_at_start": round(load, 2)}
+
+
+def read_evals(path: Path) -> list[dict]:
+    """Rows of an evals.csv as dicts with numbers (returns as a list of floats)."""
+    if not Path(path).exists():
+        return []
+    rows = []
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            rows.append({"env_steps": int(row["env_steps"]), "frames": int(row["frames"]),
+                         "return_mean": float(row["return_mean"]), "return_std": float(row["return_std"]),
+                         "returns": [float(x) for x in row["returns"].split(";") if x],
+                         "wall_s": float(row["wall_s"])})
+    return rows
+
+
+class RunLog:
+    """Learning-curve rows and run metadata of one (task, method, seed) run."""
+
+    def __init__(self, folder: Path, meta: dict):
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.evals_path = self.folder / "evals.csv"
+        self.meta_path = self.folder / "run.json"
+        self.rows = read_evals(self.evals_path)
+        old = json.loads(self.meta_path.read_text()) if self.meta_path.exists() else {}
+        # Wall clock accumulates over resumed sessions; the config of the first session is kept.
+        self.meta = {**meta, **{k: old[k] for k in ("wall_s", "sessions", "machine") if k in old}}
+        self.meta.setdefault("wall_s", 0.0)
+        self.meta["sessions"] = int(self.meta.get("sessions", 0)) + 1
+        self.meta.setdefault("machine", machine())
+        self.meta["status"] = "running"
+        self._session_start = time.perf_counter()
+        self._wall_at_start = float(self.meta["wall_s"])
+        self._write_meta()
+
+    @property
+    def done_steps(self) -> set[int]:
+        return {r["env_steps"] for r in self.rows}
+
+    @property
+    def last_step(self) -> int:
+        return max(self.done_steps, default=-1)
+
+    def wall_s(self) -> float:
+        """Wall-clock seconds of this run, summed over all its sessions."""
+        return self._wall_at_start + time.perf_counter() - self._session_start
+
+    def add_eval(self, env_steps: int, frames: int, returns: list[float]) -> dict:
+        row = {"env_steps": int(env_steps), "frames": int(frames), "return_mean": float(np.mean(returns)),
+               "return_std": float(np.std(returns)), "returns": [float(r) for r in returns],
+               "wall_s": round(self.wall_s(), 2)}
+        self.rows = [r for r in self.rows if r["env_steps"] != env_steps] + [row]
+        self.rows.sort(key=lambda r: r["env_steps"])
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=FIELDS)
+        writer.writeheader()
+        for r in self.rows:
+            writer.writerow({**r, "returns": ";".join(f"{x:.3f}" for x in r["returns"])})
+        atomic_write_bytes(self.evals_path, buf.getvalue().encode())
+        self._write_meta()
+        return row
+
+    def update(self, **fields) -> None:
+        self.meta.update(fields)
+        self._write_meta()
+
+    def finish(self, **fields) -> None:
+        self.update(status="done", **fields)
+
+    def _write_meta(self, status: Optional[str] = None) -> None:
+        self.meta["wall_s"] = round(self.wall_s(), 2)
+        atomic_write_bytes(self.meta_path, json.dumps(self.meta, indent=1, default=str).encode())

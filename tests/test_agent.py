@@ -1,0 +1,175 @@
+"""The agent loop end to end (real MuJoCo, torch training, ONNX runtime planning), the SB3
+baselines through the same CLI and step accounting, resuming, and the report.
+
+    .venv/bin/python -m pytest tests/test_agent.py -q
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from mbrl_ros.agent.config import EVAL_SEED_BASE, AgentConfig, EvalConfig
+from mbrl_ros.agent.report import steps_to_threshold
+from mbrl_ros.agent.runlog import RunLog, read_evals
+from mbrl_ros.cli import main
+
+SMOKE = {
+    "task": {"name": "ip_smoke", "env_id": "mbrl_ros/InvertedPendulum-v5", "env_kwargs": {"render_image": False},
+             "threshold": 950.0},
+    "eval": {"every": 1000, "episodes": 3},
+    "mbrl": {"budget": 1000, "seed_episodes": 5, "preset": "tiny",
+             "overrides": {"deter": 64, "stoch": 16, "hidden": 64, "joint_embed": 32, "batch_size": 16,
+                           "seq_len": 8, "train_actor": False},
+             "train_ratio": 1.0, "pretrain_steps": 300, "update_every": 250, "planner": "cem",
+             "planner_config": {"num_samples": 128, "num_elites": 16, "iterations": 2}, "horizon": 15,
+             "absorbing_steps": 10, "explore_noise": 0.3},
+    "sac": {"budget": 300, "kwargs": {"learning_starts": 100}},
+    "ppo": {"budget": 256, "kwargs": {"n_steps": 128, "batch_size": 64}},
+}
+
+
+def write_config(tmp_path, **changes) -> str:
+    cfg = json.loads(json.dumps(SMOKE))
+    for section, values in changes.items():
+        cfg[section].update(values)
+    path = tmp_path / "task.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return str(path)
+
+
+def world_losses(model, episodes, seed=0) -> dict[str, float]:
+    """Mean world-model losses of `model` on fixed windows of `episodes` (no gradient)."""
+    from mbrl_ros.data.episodes import SequenceSampler
+    from mbrl_ros.world_model.model import batch_to_torch
+
+    sampler = SequenceSampler(episodes, 32, model.config.seq_len, seed=seed)
+    torch.manual_seed(seed)
+    out: dict[str, list[float]] = {}
+    model.eval()
+    with torch.no_grad():
+        for _ in range(4):
+            _, metrics = model.loss(batch_to_torch(sampler.sample(), "cpu"))
+            for key in ("loss/joints", "loss/reward", "loss/world_total"):
+                out.setdefault(key, []).append(float(metrics[key]))
+    return {k: float(np.mean(v)) for k, v in out.items()}
+
+
+@pytest.mark.slow
+def test_mbrl_loop_learns_and_plans_better_than_random(tmp_path):
+    """A few hundred real env steps: the world-model loss falls, the planner through the ONNX
+    runtime beats the random policy it started from on the same eval episodes, and the run resumes."""
+    from mbrl_ros.agent.mbrl_loop import MBRLAgent
+    from mbrl_ros.data.episodes import EpisodeCache
+    from mbrl_ros.training.trainer import Trainer
+    from mbrl_ros.world_model.checkpoint import load_world_model
+
+    config_path = write_config(tmp_path)
+    out = tmp_path / "run"
+    assert main(["agent", "run", "--config", config_path, "--method", "mbrl", "--seed", "0", "--out", str(out),
+                 "--no-progress"]) == 0
+    rows = read_evals(out / "evals.csv")
+    assert [r["env_steps"] for r in rows] == [0, 1000]
+    assert [r["frames"] for r in rows] == [0, 2000]  # InvertedPendulum-v5: frame_skip 2
+    meta = json.loads((out / "run.json").read_text())
+    assert meta["status"] == "done" and meta["env_steps"] == 1000 and meta["train_steps"] >= 1000
+
+    # Loss: the trained model against the same architecture at its initial weights, same windows.
+    config = AgentConfig.load(config_path)
+    agent = MBRLAgent(config, 0, out, progress=False)  # reopening the finished run is a no-op resume
+    episodes = agent._training_view(EpisodeCache(out / "cache").episodes())
+    assert sum(len(ep["reward"]) - 1 for ep in EpisodeCache(out / "cache").episodes()) <= 1000
+    fresh = Trainer.create(agent._world_model_config(), episodes, seed=0).model
+    trained, _ = load_world_model(out / "checkpoint.pt")
+    before, after = world_losses(fresh, episodes), world_losses(trained, episodes)
+    assert after["loss/world_total"] < 0.5 * before["loss/world_total"], (before, after)
+    assert after["loss/joints"] < 0.2 * before["loss/joints"], (before, after)
+
+    # Planner vs random: step 0 is the random policy, 1000 the planner, on the same eval seeds.
+    random_mean, planner_mean = rows[0]["return_mean"], rows[-1]["return_mean"]
+    assert random_mean < 20  # the pendulum falls within a few steps under random actions
+    assert planner_mean > max(3 * random_mean, random_mean + 25), (random_mean, planner_mean)
+
+    # A finished run is continued, not restarted: no new evaluations, a second session.
+    agent.run()
+    assert [r["env_steps"] for r in read_evals(out / "evals.csv")] == [0, 1000]
+    assert json.loads((out / "run.json").read_text())["sessions"] == 2
+
+
+@pytest.mark.parametrize("method", ["sac", "ppo"])
+def test_sb3_baseline_same_cli_accounting_and_resume(tmp_path, method):
+    """SB3 runs through `mbrl-ros agent run` on the same env, eval schedule and step/frame accounting,
+    and a rerun with a larger budget continues from the saved model."""
+    config_path = write_config(tmp_path, eval={"every": 100})
+    out = tmp_path / method
+    budget = SMOKE[method]["budget"]
+    args = ["agent", "run", "--config", config_path, "--method", method, "--seed", "1", "--out", str(out),
+            "--no-progress"]
+    assert main(args) == 0
+    rows = read_evals(out / "evals.csv")
+    expected = EvalConfig(every=100).points(budget)
+    assert [r["env_steps"] for r in rows] == expected
+    assert all(r["frames"] == 2 * r["env_steps"] for r in rows)
+    assert all(len(r["returns"]) == 3 and r["return_mean"] >= 1 for r in rows)
+    meta = json.loads((out / "run.json").read_text())
+    assert meta["status"] == "done" and meta["env_steps"] >= budget and meta["method"] == method
+    assert (out / "model.zip").exists()
+
+    assert main(args + ["--budget", str(budget + 100)]) == 0
+    rows2 = read_evals(out / "evals.csv")
+    assert rows2[:len(rows)] == rows  # kept, not re-run
+    assert rows2[-1]["env_steps"] == budget + 100
+    meta = json.loads((out / "run.json").read_text())
+    assert meta["sessions"] == 2 and meta["env_steps"] >= budget + 100
+
+
+def test_eval_schedule_and_config_checks(tmp_path):
+    assert EvalConfig(every=500, sparse_after=1000, sparse_every=2000).points(5200) == [0, 500, 1000, 3000, 5000, 5200]
+    bad = json.loads(json.dumps(SMOKE))
+    bad["mbrl"]["trian_ratio"] = 1
+    with pytest.raises(ValueError, match="trian_ratio"):
+        AgentConfig.from_dict(bad)
+    for path in sorted((__import__("pathlib").Path(__file__).parents[1] / "configs" / "agent").glob("*.yaml")):
+        cfg = AgentConfig.load(path)  # every checked-in task config parses
+        assert cfg.threshold and cfg.mbrl.budget > 0 and cfg.sac.budget > 0
+
+
+def _fake_run(root, task, method, seed, curve, threshold, every=100):
+    log = RunLog(root / task / method / f"seed{seed}", {"task": task, "env_id": "mbrl_ros/X", "method": method,
+                                                       "seed": seed, "threshold": threshold, "frame_skip": 2})
+    for i, value in enumerate(curve):
+        log.add_eval(i * every, 2 * i * every, [value - 1.0, value + 1.0])
+    log.finish()
+
+
+def test_report_regenerates_plot_and_table_from_saved_results(tmp_path):
+    rng = np.random.default_rng(0)
+    results, threshold = tmp_path / "results", 50.0
+    curves = {}
+    for method, rate in (("mbrl", 40.0), ("sac", 8.0), ("ppo", 2.0)):
+        for seed in range(3):
+            curve = np.minimum(100.0, rate * np.arange(40) * rng.uniform(0.8, 1.2))
+            curves[(method, seed)] = curve
+            _fake_run(results, "toy", method, seed, curve, threshold)
+    out = tmp_path / "docs"
+    assert main(["agent", "report", "--results", str(results), "--out", str(out)]) == 0
+    png = out / "img" / "agent_toy.png"
+    assert png.exists() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    summary = json.loads((out / "results_summary.json").read_text())["toy"]["methods"]
+
+    def first(curve):  # independent of report.steps_to_threshold: first index at/above threshold
+        return 100 * int(np.argmax(curve >= threshold))
+
+    for method in ("mbrl", "sac", "ppo"):
+        expect = [first(curves[(method, s)]) for s in range(3)]
+        assert summary[method]["steps_to_threshold"] == expect
+    ours = np.mean([first(curves[("mbrl", s)]) for s in range(3)])
+    sac = np.mean([first(curves[("sac", s)]) for s in range(3)])
+    assert summary["sac"]["ratio_vs_ours"] == pytest.approx(sac / ours)
+    table = (out / "results_tables.md").read_text()
+    assert f"{sac / ours:.1f}x" in table and "agent_toy.png" in table
+    assert steps_to_threshold([{"env_steps": 0, "return_mean": 1.0}], 5.0) is None
+    assert EVAL_SEED_BASE > 100_003 * 1000 + 100_000  # eval seeds never collide with training episode seeds
