@@ -59,6 +59,8 @@ class Trainer:
         self.action_spec = action_spec
         self.step = 0
         self.log_every, self.image_every = log_every, image_every
+        # Seeds torch's global RNG (latent samples, imagination starts): a run is reproducible
+        # from its seed, and `resume` then restores the saved RNG state over this.
         torch.manual_seed(self.seed)
         cfg = self.config
         self.sampler = SequenceSampler([], cfg.batch_size, cfg.seq_len, seed=self.seed)

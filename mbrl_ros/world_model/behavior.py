@@ -17,7 +17,7 @@ import contextlib
 import torch
 from torch import nn
 
-from .networks import mlp
+from .networks import mlp, symlog
 
 
 class Actor(nn.Module):
@@ -105,8 +105,6 @@ def behavior_losses(model, start_h: torch.Tensor, start_z: torch.Tensor) -> tupl
     actor_loss = -(weight * (returns / scale + cfg.actor_entropy * entropy)).mean()
 
     value_pred = model.value_head(feat[:-1].detach()).squeeze(-1)  # symlog space
-    from .networks import symlog
-
     value_loss = (weight * (value_pred - symlog(returns.detach())) ** 2).mean()
     metrics = {
         "actor/loss": actor_loss.detach(),
