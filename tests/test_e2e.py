@@ -28,7 +28,7 @@ SEED = 100
 SHIPPED = models_dir() / "reacher2d"
 
 
-def test_params(tmp_path: Path) -> Path:
+def e2e_params(tmp_path: Path) -> Path:
     """config/sim.yaml with short episodes and segments, and a trainer that exports quickly."""
     params = yaml.safe_load((ROOT / "config" / "sim.yaml").read_text())
     params["sim"]["ros__parameters"].update(episode_steps=EPISODE_STEPS, seed=SEED)
@@ -85,7 +85,7 @@ class Watch:
 @pytest.mark.skipif(not (SHIPPED / "CURRENT").exists(), reason="no shipped default model in models/reacher2d")
 def test_sim_controller_logger_trainer_loop(tmp_path):
     data = tmp_path / "data"
-    nodes = sim_graph({"env_id": ENV_ID, "data_dir": str(data), "params_file": str(test_params(tmp_path))})
+    nodes = sim_graph({"env_id": ENV_ID, "data_dir": str(data), "params_file": str(e2e_params(tmp_path))})
     procs = {n.name: node_process(n.module, *n.ros_args()[1:], log_path=tmp_path / f"{n.name}.log") for n in nodes}
     logs = lambda: "\n".join(f"--- {k}\n{(tmp_path / f'{k}.log').read_text()[-2000:]}" for k in procs)  # noqa: E731
     try:

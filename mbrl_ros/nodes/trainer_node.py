@@ -17,6 +17,7 @@ from mbrl_ros.nodes.common import declare, run
 
 PARAMETERS = {
     "env_id": ("", "simulated task whose joints/limits/image size describe the bags (sim graph)"),
+    "image_size": (64, "camera image size the model takes (sim graph; the sim node's image_size)"),
     "ingest_config": ("", "IngestConfig YAML for real robots (instead of env_id)"),
     "bag_dir": ("mbrl_data/bags", "the logger's segment folder"),
     "work_dir": ("mbrl_data/trainer", "episode cache, checkpoint and TensorBoard logs"),
@@ -51,8 +52,10 @@ class TrainerNode(Node):
         elif p["env_id"]:
             import mbrl_ros.envs as envs
 
-            env = envs.make(p["env_id"], render_image=False)
-            ingest = IngestConfig.for_env(env, active_grace_s=3600.0)
+            env = envs.make(p["env_id"], image_size=int(p["image_size"]))
+            # The logger holds a lock on its open segment, so a bag without metadata is a crashed
+            # one to salvage, not one still being written: no grace period needed.
+            ingest = IngestConfig.for_env(env, active_grace_s=0.0)
             env.close()
         else:
             raise ValueError("set env_id (simulation) or ingest_config (real robot)")
