@@ -25,7 +25,7 @@ def main() -> int:
 
     import torch
 
-    from mbrl_ros.data.episodes import atomic_write_bytes
+    from mbrl_ros.fileio import atomic_write_bytes
     from mbrl_ros.export import export_checkpoint
     from mbrl_ros.world_model.checkpoint import load_checkpoint
 

@@ -28,7 +28,7 @@ def node_process(module: str, *ros_args: str, params_file: Path | None = None, l
                             env={**os.environ, **(env or {})})
 
 
-def stop(proc: subprocess.Popen, timeout: float = 10.0) -> int:
+def stop(proc: subprocess.Popen, timeout: float = 30.0) -> int:
     """SIGINT like Ctrl-C, then kill; returns the exit code."""
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGINT)

@@ -8,7 +8,6 @@ generating formulas, following the alignment rules of docs/data.md.
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 from pathlib import Path
 

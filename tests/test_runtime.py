@@ -18,7 +18,8 @@ from mbrl_ros.export import export_to_store
 from mbrl_ros.runtime import BeliefFilter, BundleError, ModelStore, SessionConfig, load_bundle
 from mbrl_ros.runtime.latent import LatentModel, imagine_by_steps
 from mbrl_ros.runtime.manifest import sha256_file
-from mbrl_ros.runtime.store_layout import atomic_write_text, read_current
+from mbrl_ros.fileio import atomic_write_text
+from mbrl_ros.runtime.store_layout import read_current
 from mbrl_ros.spec import ObsSpec
 from mbrl_ros.world_model import WorldModel, WorldModelConfig
 from mbrl_ros.world_model.latent_adapter import TorchBeliefFilter, TorchLatentModel

@@ -23,7 +23,8 @@ from tqdm import tqdm
 from mbrl_ros.agent.common import Policy, RandomPolicy, evaluate, frame_skip, make_env, training_seed
 from mbrl_ros.agent.config import AgentConfig
 from mbrl_ros.agent.runlog import RunLog
-from mbrl_ros.data.episodes import EpisodeCache, atomic_write_bytes, validate_episode
+from mbrl_ros.data.episodes import EpisodeCache, validate_episode
+from mbrl_ros.fileio import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 

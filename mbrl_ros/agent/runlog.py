@@ -21,7 +21,7 @@ from typing import Optional
 
 import numpy as np
 
-from mbrl_ros.data.episodes import atomic_write_bytes
+from mbrl_ros.fileio import atomic_write_bytes
 
 FIELDS = ("env_steps", "frames", "return_mean", "return_std", "returns", "wall_s")
 

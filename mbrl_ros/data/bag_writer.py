@@ -21,30 +21,14 @@ from typing import Callable, Optional, Sequence
 
 from rosbags.rosbag2 import StoragePlugin, Writer
 
+from mbrl_ros.fileio import fsync_tree
+
 from . import ros_messages
 
 log = logging.getLogger(__name__)
 
 STORAGE = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}
 LOCK_NAME = ".recording.lock"
-
-
-def fsync_tree(path: Path) -> None:
-    """fsync every file in `path`, then the directory itself and its parent (so the entries are durable)."""
-    path = Path(path)
-    for p in sorted(path.iterdir()):
-        if p.is_file():
-            fd = os.open(p, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-    for d in (path, path.parent):
-        fd = os.open(d, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def _dir_size(path: Path) -> int:

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Callable, Iterable, Optional
 
 import numpy as np
+
+from mbrl_ros.fileio import atomic_write_bytes
 
 REQUIRED_KEYS = ("joints", "action", "reward", "is_first", "is_terminal")
 DTYPES = {
@@ -56,23 +56,6 @@ def validate_episode(ep: Episode, name: str = "episode") -> Episode:
     if not out["is_first"][0]:
         raise ValueError(f"{name}: is_first[0] must be True")
     return out
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to `path` so readers see the old file or the whole new one, never a part."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def save_episode(path: Path, ep: Episode) -> Path:

@@ -25,7 +25,8 @@ from mbrl_ros.export.onnx_export import write_bundle, write_manifest
 from mbrl_ros.export.parity import DEFAULT_TOL, check_parity
 from mbrl_ros.runtime.bundle import load_bundle
 from mbrl_ros.runtime.sessions import CPU, SessionConfig
-from mbrl_ros.runtime.store_layout import (CURRENT, atomic_write_text, fsync_dir, list_versions, read_current,
+from mbrl_ros.fileio import atomic_write_text, fsync_path, fsync_tree
+from mbrl_ros.runtime.store_layout import (CURRENT, list_versions, read_current,
                                            version_name, version_sequence)
 from mbrl_ros.spec import ActionSpec
 
@@ -50,14 +51,6 @@ def store_lock(store: Path):
             yield
         finally:
             fcntl.flock(f.fileno(), fcntl.LOCK_UN)
-
-
-def _fsync_tree(path: Path) -> None:
-    for p in path.iterdir():
-        if p.is_file():
-            with open(p, "rb") as f:
-                os.fsync(f.fileno())
-    fsync_dir(path)
 
 
 def prune(store: Path, keep: int) -> list[str]:
@@ -101,9 +94,9 @@ def export_to_store(wm, store: Path, horizon: Optional[int] = None, training_ste
                                   steps=parity_steps)
             raw = dict(manifest.raw, parity={"tolerance": tol, "max_abs_diff": report})
             write_manifest(tmp, raw)
-            _fsync_tree(tmp)
+            fsync_tree(tmp)
             os.rename(tmp, store / version)
-            fsync_dir(store)
+            fsync_path(store)  # the rename itself must survive a power cut before CURRENT names it
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise

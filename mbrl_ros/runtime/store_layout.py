@@ -11,9 +11,7 @@ Only stdlib here, so both sides can import it.
 """
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Optional
 
@@ -60,27 +58,3 @@ def read_current(store: Path) -> Optional[str]:
     return text
 
 
-def fsync_dir(path: Path) -> None:
-    """Make a rename/create inside `path` durable (POSIX: fsync the directory)."""
-    fd = os.open(str(path), os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Readers see the old file or the whole new one: write tmp, fsync, os.replace, fsync dir."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    fsync_dir(path.parent)

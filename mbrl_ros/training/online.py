@@ -65,6 +65,7 @@ class OnlineTrainer:
         self.last_version: Optional[str] = None
         self.last_export_step = 0
         self.last_error: Optional[str] = None
+        self.stopping = threading.Event()  # set by run()'s caller to end the current chunk early
 
     # ---------------------------------------------------------------- data
     def poll_data(self) -> int:
@@ -108,16 +109,21 @@ class OnlineTrainer:
         if self.trainer is None or self.steps_owed < 1:
             return 0
         n = int(min(self.config.chunk_steps, self.steps_owed))
+        taken = 0
         try:
-            self.trainer.train(n, progress=False)
+            while taken < n and not self.stopping.is_set():  # one step at a time: a stop is honoured fast
+                self.trainer.train(1, progress=False)
+                taken += 1
         except ValueError as exc:  # e.g. no episode long enough yet
             self.last_error = str(exc)
             self.steps_owed = 0
             return 0
-        self.steps_owed -= n
+        self.steps_owed -= taken
+        if self.stopping.is_set():
+            return taken
         if self.trainer.step - self.last_export_step >= self.config.export_every:
             self.export()
-        return n
+        return taken
 
     def export(self) -> Optional[str]:
         """Checkpoint, then export + parity-check + publish a bundle. A failed export publishes nothing."""
@@ -140,6 +146,7 @@ class OnlineTrainer:
 
     def run(self, stop: threading.Event, poll_s: float = 2.0) -> None:
         """Poll and train until `stop` is set."""
+        self.stopping = stop
         next_poll = 0.0
         while not stop.is_set():
             if time.monotonic() >= next_poll:

@@ -13,7 +13,7 @@ from typing import Optional
 
 import torch
 
-from ..data.episodes import atomic_write_bytes
+from ..fileio import atomic_write_bytes
 from ..spec import ActionSpec, ObsSpec
 from .config import WorldModelConfig
 from .model import WorldModel

@@ -25,7 +25,7 @@ import numpy as np
 
 from mbrl_ros.runtime.latent import LatentModel, LatentState
 from mbrl_ros.runtime.planners.base import (
-    BoundSpec, PlanResult, Planner, check_positive_int, check_range, past, sequence_returns,
+    BoundSpec, PlanResult, Planner, check_positive_int, check_range, past,
 )
 
 OK, PENDING, DEAD = 0, 1, 2  # node status: usable / reserved this round / model gave NaN

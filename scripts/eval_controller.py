@@ -1,0 +1,65 @@
+"""Return of the planning controller on a model bundle vs a random policy, same episodes (no ROS).
+
+    .venv/bin/python scripts/eval_controller.py --store models/reacher2d --episodes 5
+    .venv/bin/python scripts/eval_controller.py --checkpoint runs/default/train/checkpoint.pt --planner mcts
+
+Uses the agent loop's PlannerPolicy (belief filter + planner over the ONNX bundle, as the
+controller node runs it) on the env's evaluation seeds.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    src = parser.add_mutually_exclusive_group(required=True)
+    src.add_argument("--store", type=Path, help="model store (folder with CURRENT)")
+    src.add_argument("--checkpoint", type=Path, help="checkpoint to export to a temporary store first")
+    parser.add_argument("--env", default="mbrl_ros/Reacher2D-v0")
+    parser.add_argument("--episodes", type=int, default=5)
+    parser.add_argument("--planner", default="cem")
+    parser.add_argument("--planner-config", default="{}", help="JSON of planner config fields")
+    parser.add_argument("--horizon", type=int, default=10, help="export horizon for --checkpoint")
+    args = parser.parse_args()
+
+    import numpy as np
+
+    import mbrl_ros.envs as envs
+    from mbrl_ros.agent.common import RandomPolicy, evaluate
+    from mbrl_ros.agent.mbrl_loop import PlannerPolicy
+    from mbrl_ros.runtime.model_store import ModelStore
+
+    store = args.store
+    if args.checkpoint:
+        from mbrl_ros.export import export_checkpoint
+
+        store = Path(tempfile.mkdtemp(prefix="eval_store_"))
+        export_checkpoint(args.checkpoint, store, horizon=args.horizon)
+    bundle = ModelStore(store, required=True).current
+    image_size = bundle.obs_spec.image_shape[:2] if bundle.obs_spec.has_image else 64
+    env = envs.make(args.env, image_size=image_size, render_image=bundle.obs_spec.has_image)
+    policy = PlannerPolicy(bundle, args.planner, json.loads(args.planner_config), seed=0)
+    start = time.perf_counter()
+    planned = evaluate(env, policy, args.episodes, desc="planner")
+    seconds = time.perf_counter() - start
+    random = evaluate(env, RandomPolicy(env.action_space.shape[0]), args.episodes, desc="random")
+    print(json.dumps({"model": bundle.version, "env": args.env, "planner": args.planner,
+                      "episodes": args.episodes, "planner_return_mean": float(np.mean(planned)),
+                      "planner_returns": [round(r, 2) for r in planned],
+                      "random_return_mean": float(np.mean(random)),
+                      "random_returns": [round(r, 2) for r in random],
+                      "planner_seconds_per_episode": seconds / args.episodes}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
