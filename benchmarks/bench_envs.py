@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shlex
 import sys
 import time
@@ -22,6 +21,9 @@ from pathlib import Path
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import common  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -31,21 +33,7 @@ from mbrl_ros.paths import sim_dir  # noqa: E402
 
 
 def machine() -> str:
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = os.cpu_count()
-    gl = os.environ.get("MUJOCO_GL")
-    return (f"{cpu}; {os.cpu_count()} logical cores ({usable} usable); {platform.system()} {platform.release()}; "
-            f"python {platform.python_version()}; mujoco {mujoco.__version__}; MUJOCO_GL={gl}")
+    return f"{common.machine()}; mujoco {mujoco.__version__}; MUJOCO_GL={os.environ.get('MUJOCO_GL')}"
 
 
 def stats(times_s) -> dict:

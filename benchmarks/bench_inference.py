@@ -16,8 +16,6 @@ Timings on a shared machine are noisy: compare ratios measured in one run, not a
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import sys
 import tempfile
 import time
@@ -27,24 +25,16 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from mbrl_ros.export import write_bundle  # noqa: E402
 from mbrl_ros.export.parity import check_parity  # noqa: E402
 from mbrl_ros.runtime import BeliefFilter, SessionConfig, load_bundle  # noqa: E402
 from mbrl_ros.runtime.latent import imagine_by_steps  # noqa: E402
 from mbrl_ros.spec import ObsSpec  # noqa: E402
+from common import machine  # noqa: E402
 from mbrl_ros.world_model import WorldModel, WorldModelConfig  # noqa: E402
 from mbrl_ros.world_model.latent_adapter import TorchBeliefFilter, TorchLatentModel  # noqa: E402
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def timings(fn, n: int, warmup: int = 5) -> np.ndarray:
@@ -91,7 +81,7 @@ def main() -> int:
     wm = build_model(args)
     torch_threads = torch.get_num_threads()
     print("command:", " ".join([Path(sys.executable).name, *sys.argv]))
-    print(f"machine: {cpu_model()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}")
+    print(f"machine: {machine()}")
     print(f"versions: torch {torch.__version__} (threads {torch_threads}), onnxruntime "
           f"{__import__('onnxruntime').__version__}, numpy {np.__version__}")
     print(f"model: {'checkpoint ' + args.checkpoint if args.checkpoint else 'random init, preset ' + args.preset}"

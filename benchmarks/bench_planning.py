@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shlex
 import sys
 import time
@@ -101,20 +100,6 @@ class TimedModel:
             self.seconds += time.perf_counter() - t0
 
 
-def machine() -> str:
-    cpu = platform.processor() or "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    load = os.getloadavg() if hasattr(os, "getloadavg") else ("?",)
-    return (f"{platform.system()} {platform.machine()}, {cpu}, {os.cpu_count()} logical CPUs, "
-            f"load avg {', '.join(f'{x:.2f}' for x in load)}, Python {platform.python_version()}")
-
-
 def percentiles(samples):
     import numpy as np
     arr = np.asarray(samples) * 1e3
@@ -127,6 +112,8 @@ def main(argv=None) -> int:
         for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             os.environ[var] = str(args.blas_threads)
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from common import machine
     import numpy as np
     from mbrl_ros.runtime.planners import PLANNERS, make_planner
     from mbrl_ros.runtime.planners.base import config_from

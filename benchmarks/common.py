@@ -1,4 +1,7 @@
-"""What every benchmark prints first: the command, the machine and the load it ran under."""
+"""What every benchmark prints first: the command, the machine and the load it ran under.
+
+Benchmarks import it as `from common import ...` (benchmarks/ is put on sys.path).
+"""
 from __future__ import annotations
 
 import os
@@ -6,8 +9,6 @@ import platform
 import shlex
 import sys
 from pathlib import Path
-
-import numpy as np
 
 
 def machine() -> str:
@@ -20,8 +21,13 @@ def machine() -> str:
                 break
     except OSError:
         pass
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:
+        usable = os.cpu_count()
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
-    return f"{cpu}, {os.cpu_count()} cores, load average {load}, Python {platform.python_version()}"
+    return (f"{cpu}, {os.cpu_count()} cores ({usable} usable), {platform.system()} {platform.release()}, "
+            f"load average {load}, Python {platform.python_version()}")
 
 
 def command() -> str:
@@ -29,6 +35,8 @@ def command() -> str:
 
 
 def percentiles(samples, qs=(50, 99)) -> dict[str, float]:
+    import numpy as np  # lazily: some benchmarks set BLAS thread counts before numpy loads
+
     arr = np.asarray(samples, dtype=np.float64)
     return {f"p{q}": float(np.percentile(arr, q)) if arr.size else float("nan") for q in qs}
 
