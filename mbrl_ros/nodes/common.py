@@ -42,6 +42,17 @@ def declare(node: Node, spec: dict[str, tuple[Any, str]]) -> dict[str, Any]:
     return values
 
 
+def publish_status(node: Node, publisher, name: str, level: int, message: str, values: dict) -> None:
+    """One diagnostic_msgs/DiagnosticStatus named `name` on `publisher` (/diagnostics)."""
+    from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+
+    status = DiagnosticStatus(level=level, name=name, hardware_id="mbrl_ros", message=message,
+                              values=[KeyValue(key=str(k), value=str(v)) for k, v in values.items()])
+    msg = DiagnosticArray(status=[status])
+    msg.header.stamp = node.get_clock().now().to_msg()
+    publisher.publish(msg)
+
+
 def stamp_to_sec(stamp) -> float:
     return stamp.sec + stamp.nanosec * 1e-9
 

@@ -14,14 +14,15 @@ import json
 import logging
 from pathlib import Path
 
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.node import Node
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float64MultiArray, Int64
 from std_srvs.srv import SetBool
 
 from mbrl_ros.control import ControlConfig, ControlLoop, Observation, PreferredStore
-from mbrl_ros.nodes.common import COMMAND_QOS, EVENT_QOS, SENSOR_QOS, declare, run, stamp_to_sec
+from mbrl_ros.nodes.common import (COMMAND_QOS, EVENT_QOS, SENSOR_QOS, declare, publish_status, run,
+                                   stamp_to_sec)
 from mbrl_ros.observation import image_to_rgb, joint_names_for, joints_from_state
 from mbrl_ros.runtime.model_store import ModelStore
 from mbrl_ros.runtime.sessions import SessionConfig
@@ -142,13 +143,8 @@ class ControllerNode(Node):
             values["transitions_per_tick"] = self.last_result.info.get("transitions", "")
         level = DiagnosticStatus.OK if self.last_result is None or self.last_result.mode == "plan" \
             else DiagnosticStatus.WARN
-        status = DiagnosticStatus(level=level, name="mbrl_ros: controller", hardware_id="mbrl_ros",
-                                  message=self.last_result.reason if self.last_result and self.last_result.reason
-                                  else "planning",
-                                  values=[KeyValue(key=k, value=str(v)) for k, v in values.items()])
-        msg = DiagnosticArray(status=[status])
-        msg.header.stamp = self.get_clock().now().to_msg()
-        self.pub_diag.publish(msg)
+        message = self.last_result.reason if self.last_result and self.last_result.reason else "planning"
+        publish_status(self, self.pub_diag, "mbrl_ros: controller", level, message, values)
 
     def close(self) -> None:
         self.store.stop()

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.node import Node
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Bool, Float64, Float64MultiArray, Int64
 
 from mbrl_ros.data.bag_writer import SegmentedBagWriter
-from mbrl_ros.nodes.common import COMMAND_QOS, EVENT_QOS, SENSOR_QOS, declare, run
+from mbrl_ros.nodes.common import COMMAND_QOS, EVENT_QOS, SENSOR_QOS, declare, run, publish_status
 
 # topic -> (message class, ROS type name, QoS)
 TOPICS = {
@@ -85,12 +85,8 @@ class LoggerNode(Node):
                   "open_segment": str(self.writer.current_path or ""), "disk_mb": f"{self.writer.disk_usage() / 2**20:.1f}",
                   "dropped_messages": str(self.writer.dropped_messages)}
         level = DiagnosticStatus.ERROR if self.writer.stopped else DiagnosticStatus.OK
-        status = DiagnosticStatus(level=level, name="mbrl_ros: logger", hardware_id="mbrl_ros",
-                                  message="recording stopped: disk cap" if self.writer.stopped else "recording",
-                                  values=[KeyValue(key=k, value=v) for k, v in values.items()])
-        msg = DiagnosticArray(status=[status])
-        msg.header.stamp = self.get_clock().now().to_msg()
-        self.pub_diag.publish(msg)
+        publish_status(self, self.pub_diag, "mbrl_ros: logger", level,
+                       "recording stopped: disk cap" if self.writer.stopped else "recording", values)
 
     def close(self) -> None:
         self.writer.close()  # closes and fsyncs the open segment: a clean stop loses nothing

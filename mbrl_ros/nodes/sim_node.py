@@ -12,7 +12,7 @@ import threading
 import time
 
 import rclpy
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rosgraph_msgs.msg import Clock
@@ -20,7 +20,8 @@ from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Bool, Float64, Float64MultiArray, Int64
 from std_srvs.srv import Trigger
 
-from mbrl_ros.nodes.common import COMMAND_QOS, EVENT_QOS, SENSOR_QOS, declare, run, sec_to_stamp, spin_quietly
+from mbrl_ros.nodes.common import (COMMAND_QOS, EVENT_QOS, SENSOR_QOS, declare, publish_status, run,
+                                   sec_to_stamp, spin_quietly)
 from mbrl_ros.safety import CommandGate
 from mbrl_ros.sim_loop import SimLoop, SimRates
 
@@ -147,12 +148,8 @@ class SimNode(Node):
                   "sim_time": f"{sim_time:.3f}", "episode": str(self.loop.episode),
                   "command_timed_out": str(self.gate.timed_out)}
         level = DiagnosticStatus.WARN if self.gate.timed_out else DiagnosticStatus.OK
-        status = DiagnosticStatus(level=level, name="mbrl_ros: sim", hardware_id="mujoco",
-                                  message="commands timed out: actuators zeroed" if self.gate.timed_out else "running",
-                                  values=[KeyValue(key=k, value=v) for k, v in values.items()])
-        msg = DiagnosticArray(status=[status])
-        msg.header.stamp = self.get_clock().now().to_msg()
-        self.pub_diag.publish(msg)
+        publish_status(self, self.pub_diag, "mbrl_ros: sim", level,
+                       "commands timed out: actuators zeroed" if self.gate.timed_out else "running", values)
 
     def close(self) -> None:
         self.env.close()

@@ -10,10 +10,10 @@ import logging
 import threading
 from pathlib import Path
 
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.node import Node
 
-from mbrl_ros.nodes.common import declare, run
+from mbrl_ros.nodes.common import declare, run, publish_status
 
 PARAMETERS = {
     "env_id": ("", "simulated task whose joints/limits/image size describe the bags (sim graph)"),
@@ -75,12 +75,7 @@ class TrainerNode(Node):
     def _publish_diagnostics(self) -> None:
         values = self.online.status()
         level = DiagnosticStatus.WARN if "last_error" in values else DiagnosticStatus.OK
-        status = DiagnosticStatus(level=level, name="mbrl_ros: trainer", hardware_id="mbrl_ros",
-                                  message=values.get("last_error", "training"),
-                                  values=[KeyValue(key=k, value=v) for k, v in values.items()])
-        msg = DiagnosticArray(status=[status])
-        msg.header.stamp = self.get_clock().now().to_msg()
-        self.pub_diag.publish(msg)
+        publish_status(self, self.pub_diag, "mbrl_ros: trainer", level, values.get("last_error", "training"), values)
 
     def close(self) -> None:
         self.stop_event.set()
