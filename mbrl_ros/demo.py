@@ -27,7 +27,8 @@ def register(parser):
     parser.add_argument("arguments", nargs="*", metavar="name:=value",
                         help="sim graph launch arguments (see `mbrl-ros launch sim --list`)")
     parser.add_argument("--episodes", type=int, default=10, help="stop after this many episodes (0: run until Ctrl-C)")
-    parser.add_argument("--video", type=Path, default=None, help="save the camera stream as a GIF")
+    parser.add_argument("--video", type=Path, default=None,
+                        help="save a GIF of the last episodes: camera beside the model's imagined future")
     parser.add_argument("--timeout", type=float, default=0.0, help="give up after this many wall seconds (0: never)")
     parser.add_argument("--domain-id", type=int, default=None,
                         help="ROS_DOMAIN_ID for the graph (default: keep the environment's, else a random one)")
@@ -36,23 +37,19 @@ def register(parser):
 class Monitor:
     """Subscribes to the graph's outputs and keeps per-episode returns and the latest diagnostics."""
 
-    def __init__(self, node, video: bool):
+    def __init__(self, node):
         from diagnostic_msgs.msg import DiagnosticArray
-        from sensor_msgs.msg import Image
         from std_msgs.msg import Float64, Int64
 
-        from mbrl_ros.nodes.common import EVENT_QOS, SENSOR_QOS
+        from mbrl_ros.nodes.common import EVENT_QOS
 
         self.returns: list[float] = []  # finished episodes
         self.current, self.episode, self.steps = 0.0, None, 0
         self.diag: dict[str, dict[str, str]] = {}
-        self.frames: list[np.ndarray] = []
         self.lock = threading.Lock()
         node.create_subscription(Float64, "/mbrl/reward", self._on_reward, EVENT_QOS)
         node.create_subscription(Int64, "/mbrl/episode", self._on_episode, EVENT_QOS)
         node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, 10)
-        if video:
-            node.create_subscription(Image, "/camera/image_raw", self._on_image, SENSOR_QOS)
 
     def _on_reward(self, msg):
         with self.lock:
@@ -69,10 +66,6 @@ class Monitor:
     def _on_diag(self, msg):
         for status in msg.status:
             self.diag[status.name] = {kv.key: kv.value for kv in status.values}
-
-    def _on_image(self, msg):
-        if len(self.frames) < 3000:
-            self.frames.append(np.frombuffer(bytes(msg.data), np.uint8).reshape(msg.height, msg.width, 3))
 
     def print_line(self):
         ctl = self.diag.get("mbrl_ros: controller", {})
@@ -106,7 +99,7 @@ def run(args) -> int:
     procs = {n.name: subprocess.Popen(node_command(n), start_new_session=True) for n in nodes}
     rclpy.init()
     node = rclpy.create_node("mbrl_demo_monitor")
-    monitor = Monitor(node, video=args.video is not None)
+    monitor = Monitor(node)
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -133,9 +126,36 @@ def run(args) -> int:
     if monitor.returns:
         r = np.array(monitor.returns)
         print(f"[demo] {len(r)} episodes: mean return {r.mean():.2f} (first {r[0]:.2f}, last {r[-1]:.2f})", flush=True)
-    if args.video and monitor.frames:
-        import imageio.v2 as imageio
-
-        imageio.mimsave(args.video, monitor.frames[::2], duration=1 / 15)
-        print(f"[demo] camera video: {args.video} ({len(monitor.frames[::2])} frames)", flush=True)
+    if args.video:
+        save_video(args.video, nodes, episodes=max(1, min(3, len(monitor.returns))))
     return code
+
+
+def save_video(out: Path, nodes, episodes: int) -> None:
+    """Real camera beside the model's imagined future, from the bags this run's logger closed."""
+    import tempfile
+
+    import mbrl_ros.envs as envs
+    from mbrl_ros.data.bags import IngestConfig, ingest_bags
+    from mbrl_ros.data.episodes import EpisodeCache
+    from mbrl_ros.training.imagination_video import save_imagination_video
+
+    spec = {n.name: n.parameters for n in nodes}
+    if "logger" not in spec:
+        print("[demo] --video needs the logger (record:=true)", flush=True)
+        return
+    env = envs.make(spec["trainer"]["env_id"] if "trainer" in spec else "mbrl_ros/Reacher2D-v0")
+    cache = EpisodeCache(Path(tempfile.mkdtemp(prefix="mbrl_demo_video_")))
+    ingest_bags([Path(spec["logger"]["output_dir"])], cache, IngestConfig.for_env(env, active_grace_s=0.0),
+                progress=False)
+    env.close()
+    recorded = cache.episodes()[-episodes:]
+    trained = Path(spec["trainer"]["work_dir"]) / "checkpoint.pt" if "trainer" in spec else None
+    checkpoint = trained if trained and trained.exists() else Path(spec["controller"]["model_store"]) / "checkpoint.pt"
+    if not recorded or not checkpoint.exists():
+        print(f"[demo] no video: {len(recorded)} recorded episodes, checkpoint {checkpoint} "
+              f"{'found' if checkpoint.exists() else 'missing'}", flush=True)
+        return
+    n = save_imagination_video(checkpoint, recorded, out)
+    print(f"[demo] video: {out} ({n} frames; left the camera, right the model's open-loop imagination "
+          f"from {checkpoint})", flush=True)

@@ -277,8 +277,7 @@ def _ingest_one(bag: Path, cache: EpisodeCache, config: IngestConfig, reward_fn,
     result = BagResult(bag=str(bag), status="failed")
     if bag.is_dir() and not (bag / "metadata.yaml").exists():
         if segment_is_being_recorded(bag):
-            result.status = "recording"
-            result.warnings.append(f"bag {bag}: segment is being recorded (locked); skipped for now")
+            result.status = "recording"  # the logger's open segment: normal, not worth a warning
             return result
         newest = max((p.stat().st_mtime for p in bag.iterdir()), default=0.0)
         age = time.time() - newest

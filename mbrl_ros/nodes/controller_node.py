@@ -102,7 +102,7 @@ class ControllerNode(Node):
             self.obs.image_stamp = self._stamp(msg.header)
         except ValueError as exc:
             self.input_errors += 1
-            self.get_logger().warn(f"camera frame refused: {exc}", throttle_duration_sec=2.0)
+            self.get_logger().warning(f"camera frame refused: {exc}", throttle_duration_sec=2.0)
 
     def _on_joints(self, msg: JointState) -> None:
         try:
@@ -111,7 +111,7 @@ class ControllerNode(Node):
             self.obs.joints_stamp = self._stamp(msg.header)
         except ValueError as exc:
             self.input_errors += 1
-            self.get_logger().warn(f"joint state refused: {exc}", throttle_duration_sec=2.0)
+            self.get_logger().warning(f"joint state refused: {exc}", throttle_duration_sec=2.0)
 
     def _on_episode(self, msg: Int64) -> None:
         self.loop.reset()
@@ -130,7 +130,7 @@ class ControllerNode(Node):
         self.pub_cmd.publish(Float64MultiArray(data=result.command.astype(float).tolist()))
         self.last_result = result
         if result.mode != "plan":
-            self.get_logger().warn(f"{result.mode}: {result.reason}", throttle_duration_sec=2.0)
+            self.get_logger().warning(f"{result.mode}: {result.reason}", throttle_duration_sec=2.0)
 
     def _publish_diagnostics(self) -> None:
         now = self._now()

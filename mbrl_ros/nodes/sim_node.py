@@ -81,7 +81,7 @@ class SimNode(Node):
         with self.lock:
             warning = self.gate.submit(msg.data, now=self.loop.time)
         if warning:
-            self.get_logger().warn(f"{warning} (counts: {dict(self.gate.counts)})", throttle_duration_sec=2.0)
+            self.get_logger().warning(f"{warning} (counts: {dict(self.gate.counts)})", throttle_duration_sec=2.0)
 
     def _on_reset(self, _request, response):
         self.loop.request_reset()
