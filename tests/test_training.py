@@ -183,3 +183,15 @@ def test_train_from_bags(tmp_path, episodes, storage):
     assert payload["step"] == 2
     assert payload["obs_spec"]["joint_names"] == list(config.obs_spec.joint_names)
     assert payload["action_spec"] == config.action_spec.to_dict()
+
+
+def test_resume_may_change_training_fields_not_architecture(tmp_path, episodes):
+    ckpt = tmp_path / "ck.pt"
+    Trainer.create(tiny(), episodes[:2], seed=0).train(1, progress=False, checkpoint_path=ckpt)
+    resumed = Trainer.resume(ckpt, episodes[:2], config_overrides={"reward_scale": 5.0, "lr_model": 1e-4})
+    assert resumed.config.reward_scale == 5.0 and resumed.step == 1
+    assert resumed.optimizers["world"].param_groups[0]["lr"] == 1e-4
+    resumed.save(ckpt)
+    assert load_checkpoint(ckpt)["config"]["reward_scale"] == 5.0
+    with pytest.raises(ValueError, match="architecture fields \\['deter'\\]"):
+        Trainer.resume(ckpt, episodes[:2], config_overrides={"deter": 64})

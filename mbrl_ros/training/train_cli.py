@@ -30,7 +30,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="run folder: checkpoint.pt, tb/, cache/")
     parser.add_argument("--preset", default="small", choices=["tiny", "small", "large"])
     parser.add_argument("--set", dest="overrides", nargs="*", default=[], metavar="KEY=VALUE",
-                        help="override WorldModelConfig fields, e.g. --set seq_len=64 lr_model=3e-4")
+                        help="override WorldModelConfig fields, e.g. --set seq_len=64 lr_model=3e-4 "
+                             "(with --resume: training fields only, not the architecture)")
     parser.add_argument("--steps", type=int, required=True, help="total gradient steps of the run")
     parser.add_argument("--minutes", type=float, default=None, help="stop after this much wall time")
     parser.add_argument("--seed", type=int, default=0)
@@ -91,7 +92,8 @@ def run(args: argparse.Namespace) -> int:
         if not ckpt.is_file():
             print(f"mbrl-ros train: --resume but {ckpt} does not exist", file=sys.stderr)
             return 1
-        trainer = Trainer.resume(ckpt, episodes, log_dir=log_dir, device=args.device)
+        trainer = Trainer.resume(ckpt, episodes, config_overrides=parse_overrides(args.overrides),
+                                 log_dir=log_dir, device=args.device)
     else:
         if ckpt.exists():
             print(f"mbrl-ros train: {ckpt} exists; pass --resume to continue it or choose another --out",

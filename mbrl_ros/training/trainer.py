@@ -36,6 +36,10 @@ from ..world_model.model import WorldModel, batch_to_torch
 # changes which batches training sees.
 PREVIEW_SEED = 20240601
 
+# Config fields that shape the weights (or what the heads mean): fixed for a checkpoint's life.
+ARCHITECTURE_FIELDS = ("deter", "stoch", "hidden", "mlp_layers", "cnn_depth", "joint_embed", "min_std",
+                       "train_actor")
+
 
 def infer_specs(episodes: list[Episode]) -> tuple[ObsSpec, int]:
     """ObsSpec and action dim from episode arrays (no joint names: those come from the source)."""
@@ -90,9 +94,19 @@ class Trainer:
         return cls(WorldModel(config, obs_spec, action_dim), episodes, **kwargs)
 
     @classmethod
-    def resume(cls, checkpoint: Path, episodes: Iterable[Episode] = (), **kwargs) -> "Trainer":
-        """Continue from a checkpoint: same step, optimiser states and RNG streams."""
+    def resume(cls, checkpoint: Path, episodes: Iterable[Episode] = (), config_overrides: Optional[dict] = None,
+               **kwargs) -> "Trainer":
+        """Continue from a checkpoint: same step, optimiser states and RNG streams.
+
+        `config_overrides` may change training hyperparameters (loss scales, learning rates,
+        batch, horizon, ...) but not the architecture the weights were built for.
+        """
         payload = load_checkpoint(checkpoint)
+        if config_overrides:
+            fixed = sorted(set(config_overrides) & set(ARCHITECTURE_FIELDS))
+            if fixed:
+                raise ValueError(f"cannot change architecture fields {fixed} when resuming {checkpoint}")
+            payload["config"] = WorldModelConfig.from_dict({**payload["config"], **config_overrides}).to_dict()
         model = model_from_payload(payload, checkpoint)
         extra = payload.get("extra", {})
         action_spec = ActionSpec.from_dict(payload["action_spec"]) if payload.get("action_spec") else None
@@ -102,6 +116,8 @@ class Trainer:
         for name, opt in trainer.optimizers.items():
             if name in payload.get("optimizers", {}):
                 opt.load_state_dict(payload["optimizers"][name])
+                for group in opt.param_groups:  # a resumed run may carry new learning rates
+                    group["lr"] = getattr(trainer.config, f"lr_{'model' if name == 'world' else name}")
         if "torch_rng" in extra:
             torch.set_rng_state(extra["torch_rng"])
         if "sampler_rng" in extra:
