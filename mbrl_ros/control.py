@@ -46,6 +46,16 @@ class ControlConfig:
         return self.planning_budget_s if self.planning_budget_s > 0 else 0.8 / self.control_rate_hz
 
 
+def planner_config_for(planner: str, config: dict, bundle) -> dict:
+    """The configured planner fields; CEM/MPPI's horizon defaults to the bundle's fused-rollout
+    horizon, the one length its `imagine` graph scores in a single call (MCTS keeps its own
+    shallower default depth)."""
+    config = dict(config)
+    if planner in ("cem", "mppi"):
+        config.setdefault("horizon", int(bundle.manifest.horizon))
+    return config
+
+
 @dataclass
 class Observation:
     """The latest camera frame / joint vector the node holds, with their stamps (node clock, s)."""
@@ -103,11 +113,7 @@ class ControlLoop:
         return planner
 
     def planner_config(self, bundle) -> dict:
-        """The configured planner fields; the horizon defaults to the bundle's fused-rollout horizon,
-        the one length its `imagine` graph scores in a single call."""
-        config = dict(self.config.planner_config)
-        config.setdefault("horizon", int(bundle.manifest.horizon))
-        return config
+        return planner_config_for(self.config.planner, self.config.planner_config, bundle)
 
     def _safe_action(self) -> np.ndarray:
         if self.config.on_stale == "hold":
