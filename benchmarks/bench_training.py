@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def collect(cache_dir: Path, env_id: str, episodes: int, seed0: int, image_size: int) -> None:
+def collect(cache_dir: Path, env_id: str, episodes: int, seed0: int, image_size: int, image: bool = True) -> None:
     """Fill `cache_dir` with `episodes` random-policy episodes (skips when already there)."""
     from tqdm import tqdm
 
@@ -31,10 +31,10 @@ def collect(cache_dir: Path, env_id: str, episodes: int, seed0: int, image_size:
     from mbrl_ros.data.episodes import EpisodeCache, content_key, random_policy, rollout_episode
 
     cache = EpisodeCache(cache_dir)
-    key = content_key(env_id, str(episodes), str(seed0), str(image_size))
+    key = content_key(env_id, str(episodes), str(seed0), str(image_size), str(image))
     if cache.has_source(key):
         return
-    env = envs.make(env_id, image_size=image_size)
+    env = envs.make(env_id, image_size=image_size, render_image=image)
     policy = random_policy(env.action_space.shape[0])
     eps = [rollout_episode(env, policy, seed=seed0 + i)
            for i in tqdm(range(episodes), desc=f"collect {cache_dir.name}")]
@@ -67,12 +67,13 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bench_training")
+    parser.add_argument("--no-image", action="store_true", help="joints-only observations")
     parser.add_argument("--collect-only", action="store_true")
     args = parser.parse_args(argv)
 
     data = args.out / "data"
-    collect(data / "train", args.env, args.train_episodes, 1000, args.image_size)
-    collect(data / "heldout", args.env, args.heldout_episodes, 900_000, args.image_size)
+    collect(data / "train", args.env, args.train_episodes, 1000, args.image_size, not args.no_image)
+    collect(data / "heldout", args.env, args.heldout_episodes, 900_000, args.image_size, not args.no_image)
     if args.collect_only:
         return 0
 
@@ -104,6 +105,8 @@ def main(argv=None) -> int:
         "machine": machine(),
         "device": args.device,
         "torch_threads": args.threads,
+        "env": args.env,
+        "image": not args.no_image,
         "preset": args.preset,
         "config": config.to_dict(),
         "train_episodes": len(train_eps),
@@ -119,6 +122,7 @@ def main(argv=None) -> int:
     (args.out / "bench.json").write_text(json.dumps(figures, indent=1))
     print(f"command : {figures['command']}")
     print(f"machine : {figures['machine']} (shared with other jobs: timings are noisy)")
+    print(f"env     : {args.env} ({'joints only' if args.no_image else f'{args.image_size}px camera + joints'})")
     print(f"config  : preset={args.preset} batch={config.batch_size} seq_len={config.seq_len} "
           f"deter={config.deter} stoch={config.stoch} hidden={config.hidden} cnn_depth={config.cnn_depth}")
     print(f"data    : {len(train_eps)} train episodes ({figures['train_env_steps']} steps), "
