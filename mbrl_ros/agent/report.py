@@ -19,6 +19,7 @@ import numpy as np
 from mbrl_ros.agent.config import METHODS
 from mbrl_ros.agent.runlog import read_evals
 
+LEVELS = (0.25, 0.5, 1.0)  # fractions of the threshold for the "first reached" table
 COLORS = {"mbrl": "tab:blue", "sac": "tab:orange", "ppo": "tab:green"}
 LABELS = {"mbrl": "ours (world model + CEM, ONNX runtime)", "sac": "SAC (SB3)", "ppo": "PPO (SB3)"}
 
@@ -63,6 +64,8 @@ def summarize_method(runs: list[dict], threshold: float) -> dict:
         "final_return_mean": float(np.mean(finals)),
         "final_return_std": float(np.std(finals)),
         "wall_s_mean": float(np.mean([r["evals"][-1]["wall_s"] for r in runs])),
+        # Earlier milestones: env steps to first reach each fraction of the threshold, per seed.
+        "levels": {f"{lv:g}": [steps_to_threshold(r["evals"], lv * threshold) for r in runs] for lv in LEVELS},
     }
 
 
@@ -141,6 +144,13 @@ def tables_markdown(summary: dict) -> str:
                          f"{row['frame_skip']} | {_fmt_steps(row)} ({per_seed}) | {ratio_text} | "
                          f"{row['final_return_mean']:.1f} ± {row['final_return_std']:.1f} | "
                          f"{row['wall_s_mean'] / 60:.1f} min |")
+        thr = info["threshold"]
+        lines += ["", "Env steps to first reach a fraction of the threshold, per seed (- = not within the steps run):",
+                  "", "| method | " + " | ".join(f"return >= {lv * thr:g}" for lv in LEVELS) + " |",
+                  "|---|" + "---|" * len(LEVELS)]
+        for method, row in info["methods"].items():
+            cells = [", ".join("-" if s is None else str(s) for s in row["levels"][f"{lv:g}"]) for lv in LEVELS]
+            lines.append(f"| {method} | " + " | ".join(cells) + " |")
         lines += ["", f"![{task}](img/agent_{task}.png)", ""]
     return "\n".join(lines)
 
