@@ -23,10 +23,10 @@ from mbrl_ros.graph import sim_graph  # noqa: E402
 from mbrl_ros.nodes.common import COMMAND_QOS, EVENT_QOS, stamp_to_sec  # noqa: E402
 from mbrl_ros.paths import models_dir  # noqa: E402
 
-ENV_ID = "mbrl_ros/Reacher2D-v0"
-EPISODE_STEPS = 60  # 3 s episodes
+ENV_ID = "mbrl_ros/CartpoleSwingup-v0"  # the default robot
+EPISODE_STEPS = 80  # 4 s episodes
 SEED = 100
-SHIPPED = models_dir() / "reacher2d"
+SHIPPED = models_dir() / "cartpoleswingup"
 
 
 def e2e_params(tmp_path: Path) -> Path:
@@ -51,7 +51,7 @@ def random_returns(n: int) -> np.ndarray:
         env.reset(seed=SEED + i)
         total, done = 0.0, False
         while not done:
-            _, r, term, trunc, _ = env.step(rng.uniform(-1, 1, 2))
+            _, r, term, trunc, _ = env.step(rng.uniform(-1, 1, env.action_space.shape))
             total, done = total + r, term or trunc
         out.append(total)
     env.close()
@@ -88,8 +88,8 @@ class Watch:
         return self.diag.get("mbrl_ros: controller", {}).get(key, default)
 
 
-@pytest.mark.skipif(not (SHIPPED / "CURRENT").exists(), reason="no shipped default model in models/reacher2d")
 def test_sim_controller_logger_trainer_loop(tmp_path):
+    assert (SHIPPED / "CURRENT").exists() and (SHIPPED / "checkpoint.pt").exists(), f"no shipped model in {SHIPPED}"
     data = tmp_path / "data"
     nodes = sim_graph({"env_id": ENV_ID, "data_dir": str(data), "params_file": str(e2e_params(tmp_path))})
     procs = {n.name: node_process(n.module, *n.ros_args()[1:], log_path=tmp_path / f"{n.name}.log") for n in nodes}
