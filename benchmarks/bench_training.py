@@ -13,14 +13,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from common import machine  # noqa: E402
 
 
 def collect(cache_dir: Path, env_id: str, episodes: int, seed0: int, image_size: int, image: bool = True) -> None:
@@ -40,18 +41,6 @@ def collect(cache_dir: Path, env_id: str, episodes: int, seed0: int, image_size:
            for i in tqdm(range(episodes), desc=f"collect {cache_dir.name}")]
     env.close()
     cache.add(eps, key, f"{env_id.split('/')[-1]}-random")
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}"
 
 
 def main(argv=None) -> int:

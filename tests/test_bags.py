@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import logging
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
-from rosbags.rosbag2 import Reader, StoragePlugin, Writer
+from rosbags.rosbag2 import Reader
 
 from mbrl_ros.data import ros_messages as rm
 from mbrl_ros.data.bag_reader import scan_mcap
@@ -21,6 +20,7 @@ from mbrl_ros.data.bag_writer import BagWriter, SegmentedBagWriter
 from mbrl_ros.data.bags import IngestConfig, IngestError, bag_to_episodes, ingest_bags
 from mbrl_ros.data.episodes import EpisodeCache
 from mbrl_ros.spec import ActionSpec
+from tests.bag_helpers import write_bag_with_rosbags
 
 MS = 1_000_000
 DT = 50 * MS
@@ -94,21 +94,6 @@ def synthetic_recording(episodes=2, steps=10, t0=10_000 * MS, encoding="bgr8", i
         expected.append({k: np.asarray(v) for k, v in exp.items()})
         start = int(ticks[-1]) + 3 * DT  # the reset takes a while
     return msgs, expected
-
-
-def write_bag_with_rosbags(path: Path, messages, storage="mcap") -> Path:
-    """Write messages with rosbags' own Writer (independent of our BagWriter)."""
-    plugin = StoragePlugin.MCAP if storage == "mcap" else StoragePlugin.SQLITE3
-    ts = rm.typestore()
-    writer = Writer(path, version=9, storage_plugin=plugin)
-    writer.open()
-    conns = {}
-    for topic, msg, t in sorted(messages, key=lambda m: m[2]):
-        if topic not in conns:
-            conns[topic] = writer.add_connection(topic, msg.__msgtype__, typestore=ts)
-        writer.write(conns[topic], t, ts.serialize_cdr(msg, msg.__msgtype__))
-    writer.close()
-    return path
 
 
 def assert_episodes_equal(got, expected):

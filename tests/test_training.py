@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from rosbags.rosbag2 import StoragePlugin, Writer
 
 import mbrl_ros.envs as envs
 from mbrl_ros import cli
 from mbrl_ros.data import ros_messages as rm
 from mbrl_ros.data.episodes import EpisodeCache, random_policy, rollout_episode
 from mbrl_ros.training.trainer import Trainer
+from tests.bag_helpers import write_bag_with_rosbags
 from mbrl_ros.world_model import WorldModelConfig
 from mbrl_ros.world_model.checkpoint import load_checkpoint, load_world_model
 
@@ -147,16 +147,7 @@ def write_reacher_bag(path, episodes, action_spec, joint_names, storage):
                 messages.append(("/mbrl/commands", rm.make_commands(command), t + 10 * ms))
         messages.append(("/mbrl/terminal", rm.make_bool(False), start + (steps - 1) * dt + 2 * ms))
         start += (steps + 3) * dt
-    plugin = StoragePlugin.MCAP if storage == "mcap" else StoragePlugin.SQLITE3
-    ts = rm.typestore()
-    writer = Writer(path, version=9, storage_plugin=plugin)
-    writer.open()
-    conns = {}
-    for topic, msg, t in sorted(messages, key=lambda m: m[2]):
-        if topic not in conns:
-            conns[topic] = writer.add_connection(topic, msg.__msgtype__, typestore=ts)
-        writer.write(conns[topic], t, ts.serialize_cdr(msg, msg.__msgtype__))
-    writer.close()
+    write_bag_with_rosbags(path, messages, storage)
 
 
 @pytest.mark.parametrize("storage", ["mcap", "sqlite3"])

@@ -35,6 +35,14 @@ class LatentState:
         """Rows `index` (an int array or slice) as a new batch."""
         return LatentState(self.h[index], self.z[index])
 
+    def broadcast(self, n: int) -> "LatentState":
+        """This state for n action sequences: a batch-1 state repeated, a batch-n state as is."""
+        if self.batch == 1 and n != 1:
+            return self.repeat(n)
+        if self.batch != n:
+            raise ValueError(f"state batch {self.batch} does not match {n} action sequences")
+        return self
+
     def repeat(self, n: int) -> "LatentState":
         """A batch-1 state repeated n times."""
         if self.batch != 1:
@@ -77,10 +85,7 @@ def imagine_by_steps(model: LatentModel, state: LatentState, actions: np.ndarray
     if actions.ndim != 3:
         raise ValueError(f"actions must be [N, H, A], got shape {actions.shape}")
     n, horizon, _ = actions.shape
-    if state.batch == 1 and n != 1:
-        state = state.repeat(n)
-    elif state.batch != n:
-        raise ValueError(f"state batch {state.batch} does not match {n} action sequences")
+    state = state.broadcast(n)
     rewards = np.zeros((n, horizon), np.float32)
     values = np.zeros((n, horizon), np.float32)
     for t in range(horizon):

@@ -52,10 +52,7 @@ class OnnxLatentModel:
         """Rewards [N, H] and values [N, H] of N action sequences [N, H, A] from `state`."""
         actions = self._check_actions(actions, 3)
         n, horizon, _ = actions.shape
-        if state.batch == 1 and n != 1:
-            state = state.repeat(n)
-        elif state.batch != n:
-            raise ValueError(f"state batch {state.batch} does not match {n} action sequences")
+        state = state.broadcast(n)
         if horizon == self.horizon:
             rewards, values = self.imagine_graph.run({"h": _f32(state.h), "z": _f32(state.z), "actions": actions})
             return rewards, values

@@ -48,10 +48,7 @@ class TorchLatentModel:
         if actions.ndim != 3 or actions.shape[2] != self.action_dim:
             raise ValueError(f"actions must be [N, H, {self.action_dim}], got shape {actions.shape}")
         n, horizon, _ = actions.shape
-        if state.batch == 1 and n != 1:
-            state = state.repeat(n)
-        elif state.batch != n:
-            raise ValueError(f"state batch {state.batch} does not match {n} action sequences")
+        state = state.broadcast(n)
         h, z, acts = _t(state.h), _t(state.z), _t(actions)
         rewards, values = [], []
         for t in range(horizon):
