@@ -1,11 +1,10 @@
 """`mbrl-ros demo`: the main job. The simulated robot, controlled by planning in the shipped
 model, recorded and learning as it runs; one progress line per episode.
 
-    mbrl-ros demo                       # 10 episodes of the default cart-pole swing-up
+    mbrl-ros demo                       # 10 episodes of the default camera reacher
     mbrl-ros demo --episodes 0          # until Ctrl-C
     mbrl-ros demo --video reacher.gif   # also save what the camera saw
     mbrl-ros demo planner:=mcts train:=false
-    mbrl-ros demo env_id:=mbrl_ros/Reacher2D-v0   # the camera reacher (vision needed)
 
 Starts the same node graph as `ros2 launch mbrl_ros sim.launch.py` (mbrl_ros.graph)
 as separate processes, and watches it from a small rclpy node of its own.

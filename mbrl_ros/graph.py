@@ -62,8 +62,8 @@ def _truthy(text: str) -> bool:
 
 
 SIM_ARGUMENTS: dict[str, LaunchArgument] = {
-    "env_id": LaunchArgument("mbrl_ros/CartpoleSwingup-v0", "simulated robot/task (gymnasium id); "
-                             "the shipped models: models/cartpoleswingup, models/reacher2d"),
+    "env_id": LaunchArgument("mbrl_ros/Reacher2D-v0", "simulated robot/task (gymnasium id); "
+                             "a shipped model exists for mbrl_ros/Reacher2D-v0 (models/reacher2d)"),
     "planner": LaunchArgument("cem", "controller planner: cem | mcts | mppi"),
     "model_store": LaunchArgument("", "model bundle store the controller loads (empty: the shipped default for env_id)"),
     "record": LaunchArgument("true", "run the logger (rosbag2 MCAP) and feed the trainer"),

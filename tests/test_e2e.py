@@ -23,10 +23,10 @@ from mbrl_ros.graph import sim_graph  # noqa: E402
 from mbrl_ros.nodes.common import COMMAND_QOS, EVENT_QOS, stamp_to_sec  # noqa: E402
 from mbrl_ros.paths import models_dir  # noqa: E402
 
-ENV_ID = "mbrl_ros/CartpoleSwingup-v0"  # the default robot
+ENV_ID = "mbrl_ros/Reacher2D-v0"  # the default robot
 EPISODE_STEPS = 80  # 4 s episodes
 SEED = 100
-SHIPPED = models_dir() / "cartpoleswingup"
+SHIPPED = models_dir() / "reacher2d"
 
 
 def e2e_params(tmp_path: Path) -> Path:
