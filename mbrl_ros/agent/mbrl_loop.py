@@ -151,6 +151,7 @@ class MBRLAgent:
         self.episodes = int(state.get("episodes", 0))
         self.last_update = int(state.get("last_update", 0))
         self.trainer = None
+        self.export_refusals = int(self.log.meta.get("export_refusals", 0))
         self.store = None
         self.explore: Optional[PlannerPolicy] = None
         self.random = RandomPolicy(self.action_dim, seed=self.seed)
@@ -194,7 +195,7 @@ class MBRLAgent:
 
     def _train_and_publish(self, steps: int) -> None:
         """`steps` gradient steps, then export + publish a bundle and swap the planner onto it."""
-        from mbrl_ros.export import export_to_store
+        from mbrl_ros.export import ParityError, export_to_store
         from mbrl_ros.training.trainer import Trainer
 
         if self.trainer is None:
@@ -204,10 +205,18 @@ class MBRLAgent:
             steps += self.m.pretrain_steps
         if steps > 0:
             self.trainer.train(steps, progress=False)
-        export_to_store(self.trainer.model, self.out / "models", horizon=self.m.horizon,
-                        training_step=self.trainer.step, action_spec=self.action_spec, keep=2)
-        self._open_store()
         self.last_update = self.env_steps
+        try:
+            export_to_store(self.trainer.model, self.out / "models", horizon=self.m.horizon,
+                            training_step=self.trainer.step, action_spec=self.action_spec, keep=2)
+        except ParityError as exc:
+            # As on the robot: a bundle that fails parity is never published; the planner keeps the
+            # last good one and the next update tries again with the further-trained model.
+            self.export_refusals += 1
+            log.warning("export refused at %d env steps, keeping the previous bundle: %s", self.env_steps, exc)
+            self.log.update(export_refusals=self.export_refusals)
+            return
+        self._open_store()
 
     # ---------------------------------------------------------------- persistence
     def _save_state(self, checkpoint: bool = False) -> None:

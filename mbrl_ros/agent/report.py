@@ -140,8 +140,8 @@ def tables_markdown(summary: dict) -> str:
             ratio = row.get("ratio_vs_ours")
             ratio_text = "1" if method == "mbrl" else (
                 "n/a" if ratio is None else f"{'>= ' if row['lower_bound'] else ''}{ratio:.1f}x")
-            lines.append(f"| {method} | {len(row['seeds'])} ({sum(row['done'])}) | {row['budget']} / {row['planned_budget']} | "
-                         f"{row['frame_skip']} | {_fmt_steps(row)} ({per_seed}) | {ratio_text} | "
+            lines.append(f"| {method} | {len(row['seeds'])} ({sum(row['done'])}) | "
+                         f"{row['budget']} / {row['planned_budget']} | {row['frame_skip']} | {_fmt_steps(row)} ({per_seed}) | {ratio_text} | "
                          f"{row['final_return_mean']:.1f} ± {row['final_return_std']:.1f} | "
                          f"{row['wall_s_mean'] / 60:.1f} min |")
         thr = info["threshold"]
