@@ -45,7 +45,7 @@ def steps_to_threshold(evals: list[dict], threshold: float) -> Optional[int]:
     return None
 
 
-def summarize_method(runs: list[dict], threshold: float) -> dict:
+def summarize_method(runs: list[dict], threshold: float, start: float = 0.0) -> dict:
     reached = [steps_to_threshold(r["evals"], threshold) for r in runs]
     budgets = [int(r["evals"][-1]["env_steps"]) for r in runs]  # steps actually run (unfinished runs: fewer)
     hit = [s for s in reached if s is not None]
@@ -65,7 +65,8 @@ def summarize_method(runs: list[dict], threshold: float) -> dict:
         "final_return_std": float(np.std(finals)),
         "wall_s_mean": float(np.mean([r["evals"][-1]["wall_s"] for r in runs])),
         # Earlier milestones: env steps to first reach each fraction of the threshold, per seed.
-        "levels": {f"{lv:g}": [steps_to_threshold(r["evals"], lv * threshold) for r in runs] for lv in LEVELS},
+        "levels": {f"{lv:g}": [steps_to_threshold(r["evals"], start + lv * (threshold - start)) for r in runs]
+                   for lv in LEVELS},
     }
 
 
@@ -74,12 +75,16 @@ def summarize(runs: dict[str, dict[str, list[dict]]]) -> dict:
     for task, methods in runs.items():
         first = next(iter(methods.values()))[0]
         threshold = float(first["threshold"])
-        table = {m: summarize_method(methods[m], threshold) for m in METHODS if m in methods}
+        # Milestones lie between the random policy's return (our step-0 evaluation) and the threshold.
+        start = [r["evals"][0]["return_mean"] for r in methods.get("mbrl", []) if r["evals"][0]["env_steps"] == 0]
+        start_return = float(np.mean(start)) if start else 0.0
+        table = {m: summarize_method(methods[m], threshold, start_return) for m in METHODS if m in methods}
         ours = table.get("mbrl")
         for m, row in table.items():
             if ours and m != "mbrl" and ours["reached"] == len(ours["seeds"]) and ours["steps_to_threshold_mean"] > 0:
                 row["ratio_vs_ours"] = row["steps_to_threshold_mean"] / ours["steps_to_threshold_mean"]
-        out[task] = {"threshold": threshold, "env_id": first["env_id"], "methods": table}
+        out[task] = {"threshold": threshold, "env_id": first["env_id"], "random_return": start_return,
+                     "methods": table}
     return out
 
 
@@ -144,9 +149,10 @@ def tables_markdown(summary: dict) -> str:
                          f"{row['budget']} / {row['planned_budget']} | {row['frame_skip']} | {_fmt_steps(row)} ({per_seed}) | {ratio_text} | "
                          f"{row['final_return_mean']:.1f} ± {row['final_return_std']:.1f} | "
                          f"{row['wall_s_mean'] / 60:.1f} min |")
-        thr = info["threshold"]
-        lines += ["", "Env steps to first reach a fraction of the threshold, per seed (- = not within the steps run):",
-                  "", "| method | " + " | ".join(f"return >= {lv * thr:g}" for lv in LEVELS) + " |",
+        thr, r0 = info["threshold"], info["random_return"]
+        lines += ["", f"Env steps to first get 25 / 50 / 100 % of the way from the random policy's return ({r0:.1f}) "
+                  "to the threshold, per seed (- = not within the steps run):",
+                  "", "| method | " + " | ".join(f"return >= {r0 + lv * (thr - r0):.1f}" for lv in LEVELS) + " |",
                   "|---|" + "---|" * len(LEVELS)]
         for method, row in info["methods"].items():
             cells = [", ".join("-" if s is None else str(s) for s in row["levels"][f"{lv:g}"]) for lv in LEVELS]
