@@ -131,6 +131,9 @@ class ControllerNode(Node):
         self.last_result = result
         if result.mode != "plan":
             self.get_logger().warning(f"{result.mode}: {result.reason}", throttle_duration_sec=2.0)
+        if result.latency_s > self.timer.timer_period_ns * 1e-9:
+            self.get_logger().warning(f"tick took {result.latency_s * 1e3:.0f} ms (> control period; model "
+                                      f"{self.loop.belief.bundle.version})", throttle_duration_sec=1.0)
 
     def _publish_diagnostics(self) -> None:
         now = self._now()

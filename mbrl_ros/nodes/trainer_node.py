@@ -7,6 +7,7 @@ out), never through topics, so it can run on another machine.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from pathlib import Path
 
@@ -29,6 +30,7 @@ PARAMETERS = {
     "poll_s": (2.0, "how often to look for new bag segments"),
     "threads": (1, "torch CPU threads"),
     "seed": (0, "training seed"),
+    "niceness": (10, "raise the process's nice value by this much: training must never starve control"),
 }
 
 
@@ -44,6 +46,8 @@ class TrainerNode(Node):
         super().__init__("trainer")
         p = declare(self, PARAMETERS)
         logging.basicConfig(level=logging.INFO)
+        if p["niceness"] > 0:
+            os.nice(int(p["niceness"]))  # the controller and sim share these cores
         from mbrl_ros.data.bags import IngestConfig
         from mbrl_ros.training.online import OnlineConfig, OnlineTrainer
 

@@ -15,6 +15,7 @@ not retried until CURRENT changes, and the running model stays.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -122,6 +123,12 @@ class ModelStore:
         self._stop.clear()
 
         def loop():
+            # Loading a bundle (hashing, session creation, smoke run) must not take CPU from
+            # control ticks: on Linux a thread has its own nice value, so lower only this one.
+            try:
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+            except (AttributeError, OSError):  # not Linux, or not permitted: load at normal priority
+                pass
             while not self._stop.wait(interval):
                 try:
                     self.poll()
