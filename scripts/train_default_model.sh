@@ -3,8 +3,8 @@
 # as it was made: camera-reacher episodes recorded as rosbag2, the small world model trained
 # on them in two phases (the second after more episodes were recorded), exported as a
 # parity-checked ONNX bundle, then evaluated against a random policy.
-# The shipped model stopped at step 4600 (models/reacher2d/CURRENT) on a shared 2-core CPU;
-# it has not yet learnt where the target is (docs/nodes.md, "Shipped models").
+# The shipped model stopped at step 7600 (models/reacher2d/CURRENT) after about 2 hours on a
+# shared 2-core CPU; it plans better than random but is far from the expert (docs/nodes.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export MUJOCO_GL=${MUJOCO_GL:-egl}
@@ -23,7 +23,7 @@ collect --episodes 150 --policy random --seed 3000 --prefix random2
 collect --episodes 60 --policy scripted --seed 4000 --prefix scripted2
 train --resume --steps 3700
 # phase 3: weight the reward loss x50 so the encoder attends to the small target disc
-train --resume --set reward_scale=50 --steps 4600
+train --resume --set reward_scale=50 --steps 7600
 
 .venv/bin/python scripts/ship_model.py --checkpoint "$RUN/train/checkpoint.pt" --task reacher2d
 .venv/bin/python scripts/eval_controller.py --store models/reacher2d --episodes 10
