@@ -37,11 +37,12 @@ class PlannerPolicy(Policy):
     """
 
     def __init__(self, bundle, planner: str, planner_config: dict, seed: int, noise: float = 0.0):
+        from mbrl_ros.control import planner_config_for
         from mbrl_ros.runtime.belief import BeliefFilter
 
         self.planner_name, self.seed, self.noise = planner, seed, float(noise)
-        self.planner_config = dict(planner_config)
-        self.planner_config.setdefault("horizon", int(bundle.manifest.horizon))  # the fused rollout length
+        # the controller's own rule: CEM/MPPI plan over the bundle's fused rollout length
+        self.planner_config = planner_config_for(planner, planner_config, bundle)
         self.rng = np.random.default_rng(seed)
         self.belief = BeliefFilter(bundle)
         self._make_planner(bundle)
