@@ -16,7 +16,7 @@ import numpy as np
 
 from mbrl_ros.runtime.belief import BeliefFilter
 from mbrl_ros.runtime.planners import make_planner
-from mbrl_ros.safety import RateLimiter
+from mbrl_ros.safety import RateLimiter, zero_command
 from mbrl_ros.spec import ActionSpec
 
 log = logging.getLogger(__name__)
@@ -118,8 +118,7 @@ class ControlLoop:
     def _safe_action(self) -> np.ndarray:
         if self.config.on_stale == "hold":
             return self.last_action.copy()
-        return self.action_spec.from_robot(np.clip(np.zeros(self.action_spec.dim), self.action_spec.low,
-                                                   self.action_spec.high))
+        return self._zero()
 
     def reset(self) -> None:
         """Start of an episode: fresh belief and plan, no previous action."""
@@ -193,8 +192,8 @@ class ControlLoop:
         return TickResult(np.zeros(0), plan.action, "plan", "", info=dict(plan.info))
 
     def _zero(self) -> np.ndarray:
-        return self.action_spec.from_robot(np.clip(np.zeros(self.action_spec.dim), self.action_spec.low,
-                                                   self.action_spec.high))
+        """Zero effort as a normalised action."""
+        return self.action_spec.from_robot(zero_command(self.action_spec))
 
     @staticmethod
     def _age(now: float, stamp: float) -> str:

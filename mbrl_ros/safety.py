@@ -13,6 +13,11 @@ import numpy as np
 from mbrl_ros.spec import ActionSpec
 
 
+def zero_command(spec: ActionSpec) -> np.ndarray:
+    """Zero effort in robot units, clamped into the limits (0 may lie outside an asymmetric range)."""
+    return np.clip(np.zeros(spec.dim), spec.low, spec.high)
+
+
 class CommandRejected(ValueError):
     """A command that must not reach the actuators; `reason` is a short counter key."""
 
@@ -54,8 +59,7 @@ class CommandGate:
     timed_out: bool = False
 
     def zero(self) -> np.ndarray:
-        """Zero effort in robot units, clamped into the limits (0 may lie outside an asymmetric range)."""
-        return np.clip(np.zeros(self.spec.dim), self.spec.low, self.spec.high)
+        return zero_command(self.spec)
 
     def submit(self, values: Sequence[float], now: float) -> Optional[str]:
         """Accept a command. Returns a warning text when it was clamped or rejected, else None."""
