@@ -40,7 +40,17 @@ def collect(cache_dir: Path, env_id: str, episodes: int, seed0: int, image_size:
     eps = [rollout_episode(env, policy, seed=seed0 + i)
            for i in tqdm(range(episodes), desc=f"collect {cache_dir.name}")]
     env.close()
-    cache.add(eps, key, f"{env_id.split('/')[-1]}-random")
+    cache.add(eps, key, f"{env_id.split('/')[-1]}-random", obs_spec=env.unwrapped.obs_spec)
+
+
+def obs_spec_of(env_id: str, image_size: int, image: bool):
+    """The env's ObsSpec (for caches written before the cache recorded it)."""
+    import mbrl_ros.envs as envs
+
+    env = envs.make(env_id, image_size=image_size, render_image=image)
+    spec = env.unwrapped.obs_spec
+    env.close()
+    return spec
 
 
 def main(argv=None) -> int:
@@ -58,6 +68,8 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bench_training")
     parser.add_argument("--no-image", action="store_true", help="joints-only observations")
     parser.add_argument("--collect-only", action="store_true")
+    parser.add_argument("--set", dest="overrides", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="override preset fields, as for `mbrl-ros train --set`")
     args = parser.parse_args(argv)
 
     data = args.out / "data"
@@ -70,14 +82,18 @@ def main(argv=None) -> int:
 
     from mbrl_ros.data.episodes import EpisodeCache
     from mbrl_ros.training.evaluation import evaluate, format_table
+    from mbrl_ros.training.train_cli import parse_overrides
     from mbrl_ros.training.trainer import Trainer
     from mbrl_ros.world_model import WorldModelConfig
 
     torch.set_num_threads(args.threads)
-    train_eps = EpisodeCache(data / "train").episodes()
+    train_cache = EpisodeCache(data / "train")
+    train_eps = train_cache.episodes()
     heldout = EpisodeCache(data / "heldout").episodes()
-    config = WorldModelConfig.preset(args.preset)
-    trainer = Trainer.create(config, train_eps, seed=args.seed, log_dir=args.out / "tb", device=args.device)
+    config = WorldModelConfig.preset(args.preset, **parse_overrides(args.overrides))
+    obs_spec = train_cache.obs_spec or obs_spec_of(args.env, args.image_size, not args.no_image)
+    trainer = Trainer.create(config, train_eps, obs_spec=obs_spec, action_dim=int(train_eps[0]["action"].shape[1]),
+                             seed=args.seed, log_dir=args.out / "tb", device=args.device)
     ckpt = args.out / "checkpoint.pt"
 
     start = time.perf_counter()

@@ -20,10 +20,18 @@ class ObsSpec:
     image_shape: Optional[tuple[int, int, int]] = (64, 64, 3)
     # Names for each entry of the joint vector, e.g. ["shoulder.pos", ..., "shoulder.vel", ...].
     joint_names: tuple[str, ...] = ()
+    # Entries of the joint vector that are angles of unlimited revolute joints (URDF
+    # "continuous", MuJoCo hinges without a range). Their raw value winds past +-pi, so
+    # the world model reads and predicts them as (sin, cos); see WorldModel.joint_features.
+    angle_joints: tuple[int, ...] = ()
 
     def __post_init__(self):
         if self.joint_dim < 0:
             raise ValueError(f"joint_dim must be >= 0, got {self.joint_dim}")
+        angles = tuple(sorted(set(int(i) for i in self.angle_joints)))
+        if any(i < 0 or i >= self.joint_dim for i in angles):
+            raise ValueError(f"angle_joints {list(angles)} must index the {self.joint_dim}-entry joint vector")
+        object.__setattr__(self, "angle_joints", angles)
         if self.image_shape is not None:
             object.__setattr__(self, "image_shape", tuple(int(s) for s in self.image_shape))
             if len(self.image_shape) != 3 or self.image_shape[2] != 3:
@@ -38,6 +46,7 @@ class ObsSpec:
         d = asdict(self)
         d["image_shape"] = list(self.image_shape) if self.image_shape else None
         d["joint_names"] = list(self.joint_names)
+        d["angle_joints"] = list(self.angle_joints)
         return d
 
     @classmethod
@@ -47,6 +56,7 @@ class ObsSpec:
             joint_dim=int(d["joint_dim"]),
             image_shape=tuple(shape) if shape else None,
             joint_names=tuple(d.get("joint_names", ())),
+            angle_joints=tuple(d.get("angle_joints", ())),
         )
 
     def validate(self, obs: dict) -> None:

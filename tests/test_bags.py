@@ -339,6 +339,18 @@ def test_collect_then_ingest_reproduces_rollout(tmp_path, storage):
     expected = [rollout_episode(env, random_policy(2), seed=3 + i, max_steps=15) for i in range(2)]
     env.close()
     assert_episodes_equal(cache.episodes(), expected)
+    # the shoulder is an unlimited hinge: the recorded config says so, and the cache keeps the spec
+    assert config.continuous_joints == ("shoulder",)
+    assert cache.obs_spec == config.obs_spec and cache.obs_spec.angle_joints == (0,)
+
+
+def test_continuous_joints_map_to_angle_entries():
+    config = make_config(joint_names=["a", "b", "c"], continuous_joints=["c"])
+    assert config.obs_spec.angle_joints == (2,)          # positions come first
+    assert config.obs_spec.joint_names[2] == "c.pos"
+    assert "continuous_joints" not in make_config().to_dict()  # older configs keep their fingerprint
+    with pytest.raises(ValueError, match=r"continuous_joints \['d'\]"):
+        make_config(joint_names=["a"], continuous_joints=["d"])
 
 
 def test_collect_terminal_topic_marks_time_limit_not_terminal(tmp_path):

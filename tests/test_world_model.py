@@ -50,11 +50,13 @@ def grads_of(module: torch.nn.Module) -> list[float]:
     return [float(p.grad.abs().sum()) if p.grad is not None else 0.0 for p in module.parameters()]
 
 
-@pytest.mark.parametrize("image_shape", [(64, 64, 3), (32, 32, 3), (48, 48, 3), (32, 48, 3), None])
-def test_shapes_and_gradients(image_shape):
-    spec = ObsSpec(joint_dim=4, image_shape=image_shape)
+@pytest.mark.parametrize("image_shape,keypoints,angles", [
+    ((64, 64, 3), 0, ()), ((64, 64, 3), 3, (0,)), ((32, 32, 3), 0, ()), ((48, 48, 3), 2, ()), ((32, 48, 3), 0, ()),
+    (None, 0, ()), (None, 0, (0, 1))])
+def test_shapes_and_gradients(image_shape, keypoints, angles):
+    spec = ObsSpec(joint_dim=4, image_shape=image_shape, angle_joints=angles)
     # free_nats=0: with free bits a fresh model's small KL would (rightly) give the prior no gradient
-    model = WorldModel(WorldModelConfig.preset("tiny", free_nats=0.0), spec, action_dim=2)
+    model = WorldModel(WorldModelConfig.preset("tiny", free_nats=0.0, keypoints=keypoints), spec, action_dim=2)
     b = 3
     image = torch.randint(0, 256, (b, *image_shape), dtype=torch.uint8) if image_shape else None
     embed = model.encode(image, torch.randn(b, 4))
@@ -96,6 +98,54 @@ def test_shapes_and_gradients(image_shape):
     # imagination flows *through* the world model but must not train it
     assert all(g == 0 for g in grads_of(model.rssm) + grads_of(model.reward_head))
     assert all(p.requires_grad for p in model.rssm.parameters())
+
+
+def test_spatial_softmax_finds_a_peak_anywhere():
+    """The soft-argmax reads a feature peak's position as coordinates, wherever the peak is."""
+    from mbrl_ros.world_model.networks import SpatialSoftmax
+
+    layer = SpatialSoftmax(channels=1, keypoints=1, height=16, width=16)
+    with torch.no_grad():
+        layer.select.weight.fill_(1.0)
+        layer.select.bias.zero_()
+        layer.log_temperature.fill_(-3.0)   # sharp: the peak dominates the softmax
+    for row, col in [(0, 0), (3, 12), (15, 7), (8, 8)]:
+        maps = torch.zeros(1, 1, 16, 16)
+        maps[0, 0, row, col] = 1.0
+        x, y = layer(maps)[0].tolist()
+        assert abs(x - (-1 + 2 * col / 15)) < 1e-3 and abs(y - (-1 + 2 * row / 15)) < 1e-3
+
+
+def test_joint_codec_reads_angles_as_sin_cos():
+    from mbrl_ros.world_model.networks import JointCodec, symlog
+
+    codec = JointCodec(4, angle_joints=(0,))
+    joints = torch.tensor([[8.0, -2.0, 3.0, -40.0], [-3.5, 0.5, 0.0, 1.0]])
+    feats = codec.features(joints)
+    assert feats.shape == (2, 5) and codec.feature_dim == 5
+    # a shoulder wound once more round reads the same
+    assert torch.allclose(codec.features(joints + torch.tensor([2 * np.pi, 0, 0, 0])), feats, atol=1e-5)
+    back = codec.joints(feats)
+    assert torch.allclose(back[:, 1:], joints[:, 1:], atol=1e-4)       # symlog entries invert exactly
+    wrapped = torch.remainder(joints[:, 0] + np.pi, 2 * np.pi) - np.pi
+    assert torch.allclose(back[:, 0], wrapped, atol=1e-5)             # angles come back in (-pi, pi]
+    plain = JointCodec(3)
+    assert plain.feature_dim == 3 and torch.equal(plain.features(joints[:, :3]), symlog(joints[:, :3]))
+
+
+def test_angle_error_is_wrapped_in_evaluation():
+    from mbrl_ros.training.evaluation import joint_error
+
+    err = joint_error(torch.tensor([[3.1, 3.1]]), torch.tensor([[-3.1, -3.1]]), angle_joints=(0,))
+    assert abs(float(err[0, 0]) - (6.2 - 2 * np.pi)) < 1e-5 and abs(float(err[0, 1]) - 6.2) < 1e-5
+
+
+def test_obs_spec_angle_joints_round_trip_and_checks():
+    spec = ObsSpec(joint_dim=4, image_shape=None, angle_joints=(1, 0, 1))
+    assert spec.angle_joints == (0, 1) and ObsSpec.from_dict(spec.to_dict()) == spec
+    assert ObsSpec.from_dict({"joint_dim": 2, "image_shape": None}).angle_joints == ()  # older manifests
+    with pytest.raises(ValueError, match="angle_joints"):
+        ObsSpec(joint_dim=2, angle_joints=(2,))
 
 
 def test_bad_inputs_are_named():

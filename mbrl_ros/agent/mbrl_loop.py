@@ -201,7 +201,7 @@ class MBRLAgent:
 
         if self.trainer is None:
             self.trainer = Trainer.create(self._world_model_config(), self._training_view(self.cache.episodes()),
-                                          seed=self.seed,
+                                          obs_spec=self.obs_spec, action_dim=self.action_dim, seed=self.seed,
                                           action_spec=self.action_spec)
             steps += self.m.pretrain_steps
         if steps > 0:
@@ -266,7 +266,8 @@ class MBRLAgent:
             bar.update(1)
             if terminated or truncated:
                 episode = recorder.episode()
-                self.cache.add([episode], source_key=f"episode{self.episodes:06d}", source_name="agent")
+                self.cache.add([episode], source_key=f"episode{self.episodes:06d}", source_name="agent",
+                               obs_spec=self.obs_spec)
                 if self.trainer is not None:
                     self.trainer.add_episodes(self._training_view([episode]))
                 self.episodes += 1

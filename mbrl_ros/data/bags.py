@@ -42,6 +42,8 @@ class IngestConfig:
     joint_names   the joints vector is the positions of these joints (matched by name in
                   JointState, any order, extra joints ignored) then their velocities;
                   with joint_fields="position", positions only.
+    continuous_joints  those of joint_names that are unlimited revolute joints (URDF
+                  "continuous"): the model reads their angle as (sin, cos) (ObsSpec.angle_joints).
     image_size    (H, W) of the stored images (other sizes are resized); None: no images.
     action_spec   command limits in robot units (commands are mapped to [-1, 1]).
     control_rate_hz  the tick rate; None: derived from the command log times.
@@ -69,9 +71,14 @@ class IngestConfig:
     stamp_tolerance_s: float = 0.001
     active_grace_s: float = 10.0
     min_episode_steps: int = 2
+    continuous_joints: tuple[str, ...] = ()
 
     def __post_init__(self):
         object.__setattr__(self, "joint_names", tuple(self.joint_names))
+        object.__setattr__(self, "continuous_joints", tuple(self.continuous_joints))
+        unknown = [n for n in self.continuous_joints if n not in self.joint_names]
+        if unknown:
+            raise ValueError(f"IngestConfig: continuous_joints {unknown} are not in joint_names {list(self.joint_names)}")
         if self.image_size is not None:
             object.__setattr__(self, "image_size", tuple(int(s) for s in self.image_size))
         if not self.joint_names:
@@ -95,11 +102,16 @@ class IngestConfig:
         else:
             names = list(self.joint_names)
         shape = (*self.image_size, 3) if self.image_size else None
-        return ObsSpec(joint_dim=len(names), image_shape=shape, joint_names=tuple(names))
+        # positions come first in both layouts, so joint k's angle is entry k
+        angles = tuple(self.joint_names.index(n) for n in self.continuous_joints)
+        return ObsSpec(joint_dim=len(names), image_shape=shape, joint_names=tuple(names), angle_joints=angles)
 
     def to_dict(self) -> dict:
         d = {f.name: getattr(self, f.name) for f in fields(self)}
         d["joint_names"] = list(self.joint_names)
+        d["continuous_joints"] = list(self.continuous_joints)
+        if not self.continuous_joints:
+            del d["continuous_joints"]  # keeps the fingerprint (hence cache keys) of older configs
         d["action_spec"] = self.action_spec.to_dict()
         d["image_size"] = list(self.image_size) if self.image_size else None
         return d
@@ -139,8 +151,9 @@ class IngestConfig:
         u = env.unwrapped
         names, fields_ = joint_layout(u.obs_spec)
         shape = u.obs_spec.image_shape
+        continuous = tuple(names[i] for i in u.obs_spec.angle_joints) if fields_ == "position_velocity" else ()
         kwargs = dict(joint_names=names, joint_fields=fields_, action_spec=u.action_spec,
-                      image_size=tuple(shape[:2]) if shape else None,
+                      continuous_joints=continuous, image_size=tuple(shape[:2]) if shape else None,
                       control_rate_hz=1.0 / float(u.control_dt))
         kwargs.update(overrides)
         return cls(**kwargs)
@@ -299,7 +312,7 @@ def _ingest_one(bag: Path, cache: EpisodeCache, config: IngestConfig, reward_fn,
     except IngestError as exc:
         result.error = str(exc)
         return result
-    report.paths += cache.add(episodes, result.key, source_name=bag.name)
+    report.paths += cache.add(episodes, result.key, source_name=bag.name, obs_spec=config.obs_spec)
     result.status = "ingested"
     result.episodes = len(episodes)
     result.steps = sum(len(ep["reward"]) for ep in episodes)

@@ -105,10 +105,25 @@ class EpisodeCache:
     def has_source(self, key: str) -> bool:
         return key in self._index["sources"]
 
-    def add(self, episodes: Iterable[Episode], source_key: str, source_name: str = "") -> list[Path]:
-        """Store episodes coming from one source; returns their paths ([] if already ingested)."""
+    @property
+    def obs_spec(self):
+        """The ObsSpec recorded with the episodes (joint names, angle joints), or None if none was."""
+        from mbrl_ros.spec import ObsSpec
+
+        raw = self._index.get("obs_spec")
+        return ObsSpec.from_dict(raw) if raw else None
+
+    def add(self, episodes: Iterable[Episode], source_key: str, source_name: str = "",
+            obs_spec=None) -> list[Path]:
+        """Store episodes coming from one source; returns their paths ([] if already ingested).
+
+        `obs_spec` (the source's ObsSpec) is recorded so training from the cache alone knows
+        the joint names and which joints are angles; the latest one given wins.
+        """
         if self.has_source(source_key):
             return []
+        if obs_spec is not None:
+            self._index["obs_spec"] = obs_spec.to_dict()
         paths = []
         for i, ep in enumerate(episodes):
             stem = f"{_safe(source_name or source_key)[:40]}-{source_key[:12]}-{i:04d}"

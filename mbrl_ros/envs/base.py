@@ -100,6 +100,8 @@ class MujocoRobotEnv(gym.Env):
             joint_dim=2 * m.njnt,
             image_shape=(h, w, 3) if self.render_image else None,
             joint_names=tuple(f"{n}.pos" for n in self.joint_names) + tuple(f"{n}.vel" for n in self.joint_names),
+            angle_joints=tuple(i for i in range(m.njnt)
+                               if m.jnt_type[i] == mujoco.mjtJoint.mjJNT_HINGE and not m.jnt_limited[i]),
         )
         self.action_spec = ActionSpec(
             dim=m.nu, low=tuple(self._ctrl_low), high=tuple(self._ctrl_high), names=self.actuator_names

@@ -6,7 +6,8 @@ to s (posterior means), then imagines k steps with the *recorded* actions
 s + k. Metrics per horizon k:
 
   image_mse   mean squared pixel error, pixels in [0, 1]
-  joint_rmse  root mean squared joint error (joint units: rad, rad/s)
+  joint_rmse  root mean squared joint error (joint units: rad, rad/s; the error of an
+              angle in ObsSpec.angle_joints is wrapped into [-pi, pi))
   joint_mae   mean absolute joint error
   reward_r2   R^2 of the predicted vs real reward of step s + k (1 - SSE/SST)
 
@@ -28,10 +29,20 @@ from ..world_model.model import WorldModel, batch_to_torch
 HORIZONS = (1, 5, 15, 50)
 
 
+def joint_error(pred: torch.Tensor, real: torch.Tensor, angle_joints: Sequence[int] = ()) -> torch.Tensor:
+    """pred - real, with the entries of unlimited revolute joints wrapped into [-pi, pi)."""
+    err = pred - real
+    if angle_joints:
+        idx = list(angle_joints)
+        err[..., idx] = torch.remainder(err[..., idx] + np.pi, 2 * np.pi) - np.pi
+    return err
+
+
 class _Accumulator:
     """Running sums for one horizon."""
 
-    def __init__(self):
+    def __init__(self, angle_joints: Sequence[int] = ()):
+        self.angle_joints = tuple(angle_joints)
         self.image_se = self.image_n = self.joint_se = self.joint_ae = self.joint_n = 0.0
         self.reward_pred: list[np.ndarray] = []
         self.reward_true: list[np.ndarray] = []
@@ -41,7 +52,7 @@ class _Accumulator:
             self.image_se += float(((pred["image"] - real_image.float() / 255.0) ** 2).sum())
             self.image_n += real_image.numel()
         if "joints" in pred:
-            err = pred["joints"] - real_joints
+            err = joint_error(pred["joints"], real_joints, self.angle_joints)
             self.joint_se += float((err ** 2).sum())
             self.joint_ae += float(err.abs().sum())
             self.joint_n += err.numel()
@@ -74,7 +85,7 @@ def evaluate(model: WorldModel, episodes: Sequence[Episode], horizons: Sequence[
         raise ValueError("evaluate needs at least one held-out episode")
     model = model.eval()
     horizons = sorted(set(int(k) for k in horizons))
-    acc = {k: _Accumulator() for k in [0, *horizons]}
+    acc = {k: _Accumulator(model.obs_spec.angle_joints) for k in [0, *horizons]}
     for ep in episodes:
         batch = _episode_tensors(ep)
         steps = batch["joints"].shape[1]

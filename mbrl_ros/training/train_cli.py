@@ -57,13 +57,15 @@ def parse_overrides(items: list[str]) -> dict:
 
 
 def load_episodes(args: argparse.Namespace):
-    """(episodes, ingest config or None) from --bags (ingesting first) or --cache."""
+    """(episodes, IngestConfig | ObsSpec | None) from --bags (ingesting first) or --cache
+    (the ObsSpec recorded in the cache, if any)."""
     from ..data.episodes import EpisodeCache
 
     if args.cache is not None:
         if not args.cache.is_dir():
             raise SystemExit(f"mbrl-ros train: cache folder {args.cache} does not exist")
-        return EpisodeCache(args.cache).episodes(), None
+        cache = EpisodeCache(args.cache)
+        return cache.episodes(), cache.obs_spec
     from ..data.bags import ingest_bags
     from ..data.ingest_cli import load_config
 
@@ -77,6 +79,7 @@ def load_episodes(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from ..spec import ObsSpec
     from ..world_model.config import WorldModelConfig
     from .trainer import Trainer
 
@@ -100,8 +103,8 @@ def run(args: argparse.Namespace) -> int:
                   file=sys.stderr)
             return 1
         config = WorldModelConfig.preset(args.preset, **parse_overrides(args.overrides))
-        obs_spec = ingest_config.obs_spec if ingest_config else None
-        action_spec = ingest_config.action_spec if ingest_config else None
+        obs_spec = ingest_config if isinstance(ingest_config, ObsSpec) else getattr(ingest_config, "obs_spec", None)
+        action_spec = getattr(ingest_config, "action_spec", None)
         trainer = Trainer.create(config, episodes, obs_spec=obs_spec,
                                  action_dim=action_spec.dim if action_spec else None,
                                  seed=args.seed, log_dir=log_dir, device=args.device, action_spec=action_spec)

@@ -28,6 +28,7 @@ class WorldModelConfig:
     mlp_layers: int = 2       # hidden layers of the heads and joint encoder/decoder
     cnn_depth: int = 16       # channels of the first conv layer; doubles per stage
     joint_embed: int = 64     # joint-encoder output size (part of the embedding)
+    keypoints: int = 0        # spatial-softmax keypoints in the image embedding (0 = none; networks.py)
     min_std: float = 0.1      # floor on the latent std (DreamerV2)
 
     # --- world-model losses -------------------------------------------------
@@ -91,6 +92,8 @@ class WorldModelConfig:
         return self.from_dict({**self.to_dict(), **changes})
 
     def validate(self) -> None:
+        if self.keypoints < 0:
+            raise ValueError(f"WorldModelConfig.keypoints must be >= 0, got {self.keypoints}")
         positive = ("deter", "stoch", "hidden", "cnn_depth", "joint_embed", "horizon", "batch_size",
                     "imag_starts")
         for name in positive:

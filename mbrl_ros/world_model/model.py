@@ -31,7 +31,7 @@ from torch.nn import functional as F
 from ..spec import ObsSpec
 from .behavior import Actor
 from .config import WorldModelConfig
-from .networks import ImageDecoder, ImageEncoder, mlp, symexp, symlog
+from .networks import ImageDecoder, ImageEncoder, JointCodec, mlp, symexp, symlog
 from .rssm import RSSM, GaussianStats, gaussian_kl
 
 
@@ -64,11 +64,12 @@ class WorldModel(nn.Module):
         self.image_encoder: Optional[ImageEncoder] = None
         embed_dim = 0
         if obs_spec.has_image:
-            self.image_encoder = ImageEncoder(obs_spec.image_shape, cfg.cnn_depth)
+            self.image_encoder = ImageEncoder(obs_spec.image_shape, cfg.cnn_depth, cfg.keypoints)
             embed_dim += self.image_encoder.out_dim
+        self.joint_codec = JointCodec(obs_spec.joint_dim, obs_spec.angle_joints)
         self.joint_encoder: Optional[nn.Module] = None
         if obs_spec.joint_dim > 0:
-            self.joint_encoder = mlp(obs_spec.joint_dim, cfg.joint_embed, cfg.hidden, cfg.mlp_layers)
+            self.joint_encoder = mlp(self.joint_codec.feature_dim, cfg.joint_embed, cfg.hidden, cfg.mlp_layers)
             embed_dim += cfg.joint_embed
         self.embed_dim = embed_dim
 
@@ -78,7 +79,7 @@ class WorldModel(nn.Module):
         self.image_decoder: Optional[ImageDecoder] = None
         if self.image_encoder is not None:
             self.image_decoder = ImageDecoder(feat_dim, self.image_encoder.grid, self.image_encoder.stages)
-        self.joint_decoder = mlp(feat_dim, obs_spec.joint_dim, cfg.hidden, cfg.mlp_layers) \
+        self.joint_decoder = mlp(feat_dim, self.joint_codec.feature_dim, cfg.hidden, cfg.mlp_layers) \
             if obs_spec.joint_dim > 0 else None
 
         # Heads. Reward and value predict symlog targets (scale-free MSE, DreamerV3's transform).
@@ -109,7 +110,7 @@ class WorldModel(nn.Module):
                 raise ValueError("this world model needs an image: encode(image=None, ...) given")
             parts.append(self.image_encoder(image))
         if self.joint_encoder is not None:
-            parts.append(self.joint_encoder(symlog(joints)))
+            parts.append(self.joint_encoder(self.joint_codec.features(joints)))
         return torch.cat(parts, -1) if len(parts) > 1 else parts[0]
 
     def initial_state(self, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -164,7 +165,7 @@ class WorldModel(nn.Module):
         if self.image_decoder is not None:
             out["image"] = torch.clamp(self.image_decoder(feat) + 0.5, 0.0, 1.0)
         if self.joint_decoder is not None:
-            out["joints"] = symexp(self.joint_decoder(feat))
+            out["joints"] = self.joint_codec.joints(self.joint_decoder(feat))
         return out
 
     # ---------------------------------------------------------------- training
@@ -237,7 +238,7 @@ class WorldModel(nn.Module):
             metrics["loss/image"] = image_loss.detach()
             metrics["loss/image_mse_per_pixel"] = (image_loss / target[0, 0].numel()).detach()
         if self.joint_decoder is not None:
-            joint_loss = ((self.joint_decoder(feat) - symlog(batch["joints"])) ** 2).sum(-1).mean()
+            joint_loss = ((self.joint_decoder(feat) - self.joint_codec.features(batch["joints"])) ** 2).sum(-1).mean()
             total = total + cfg.joint_scale * joint_loss
             metrics["loss/joints"] = joint_loss.detach()
 

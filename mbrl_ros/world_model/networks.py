@@ -5,6 +5,8 @@ data-dependent Python control flow, no in-place ops on inputs.
 """
 from __future__ import annotations
 
+from typing import Optional
+
 import torch
 from torch import nn
 
@@ -17,6 +19,44 @@ def symlog(x: torch.Tensor) -> torch.Tensor:
 def symexp(x: torch.Tensor) -> torch.Tensor:
     """Inverse of symlog."""
     return torch.sign(x) * (torch.exp(torch.abs(x)) - 1.0)
+
+
+class JointCodec(nn.Module):
+    """Joint vector <-> the features the model reads and predicts.
+
+    Ordinary entries go through symlog. Angles of unlimited revolute joints
+    (ObsSpec.angle_joints) become (sin, cos): their raw value winds past +-pi (a
+    random reacher's shoulder spans +-8.5 rad), and no small MLP learns a periodic
+    function of an unbounded input, so with raw angles the model could tell neither
+    where the arm is nor the reward. `joints` inverts `features` (atan2 for angles, in
+    (-pi, pi]). With no angle entries this is plain symlog, as in checkpoints from
+    before angle_joints existed (no parameters either way, so state dicts are unchanged).
+    """
+
+    def __init__(self, joint_dim: int, angle_joints: tuple[int, ...] = ()):
+        super().__init__()
+        angles = sorted(set(int(i) for i in angle_joints))
+        other = [i for i in range(joint_dim) if i not in angles]
+        self.plain = not angles
+        self.num_other, self.num_angles = len(other), len(angles)
+        self.feature_dim = len(other) + 2 * len(angles)
+        inverse = sorted(range(joint_dim), key=lambda k: (other + angles)[k])
+        self.register_buffer("other_idx", torch.tensor(other, dtype=torch.long), persistent=False)
+        self.register_buffer("angle_idx", torch.tensor(angles, dtype=torch.long), persistent=False)
+        self.register_buffer("inverse_idx", torch.tensor(inverse, dtype=torch.long), persistent=False)
+
+    def features(self, joints: torch.Tensor) -> torch.Tensor:
+        if self.plain:
+            return symlog(joints)
+        angle = joints.index_select(-1, self.angle_idx)
+        return torch.cat([symlog(joints.index_select(-1, self.other_idx)), torch.sin(angle), torch.cos(angle)], -1)
+
+    def joints(self, features: torch.Tensor) -> torch.Tensor:
+        if self.plain:
+            return symexp(features)
+        n, k = self.num_other, self.num_angles
+        angle = torch.atan2(features[..., n:n + k], features[..., n + k:])
+        return torch.cat([symexp(features[..., :n]), angle], -1).index_select(-1, self.inverse_idx)
 
 
 def mlp(in_dim: int, out_dim: int, hidden: int, layers: int) -> nn.Sequential:
@@ -46,17 +86,48 @@ def conv_stages(height: int, width: int) -> int:
     return stages
 
 
+class SpatialSoftmax(nn.Module):
+    """Feature maps [B, C, H, W] -> K keypoints (expected x, y in [-1, 1]) [B, 2K].
+
+    A 1x1 conv picks K maps; a softmax over each map's pixels gives a spatial
+    distribution whose mean is the keypoint (soft-argmax; Levine et al. 2016,
+    "End-to-End Training of Deep Visuomotor Policies"). Why: a conv stack that ends
+    in a flatten is poor at turning "where is the small red disc" into numbers
+    (Liu et al. 2018, CoordConv), and the reacher's reward depends on exactly that.
+    The coordinates come out explicitly and generalise to positions not seen in training.
+    """
+
+    def __init__(self, channels: int, keypoints: int, height: int, width: int):
+        super().__init__()
+        self.select = nn.Conv2d(channels, keypoints, 1)
+        self.log_temperature = nn.Parameter(torch.zeros(()))
+        ys, xs = torch.meshgrid(torch.linspace(-1.0, 1.0, height), torch.linspace(-1.0, 1.0, width),
+                                indexing="ij")
+        self.register_buffer("grid", torch.stack([xs.flatten(), ys.flatten()], -1))  # [HW, 2]
+        self.out_dim = 2 * keypoints
+
+    def forward(self, maps: torch.Tensor) -> torch.Tensor:
+        logits = self.select(maps).flatten(2) / torch.exp(self.log_temperature)  # [B, K, HW]
+        weights = torch.softmax(logits, -1)
+        return (weights @ self.grid).flatten(1)                                   # [B, 2K]
+
+
 class ImageEncoder(nn.Module):
     """uint8 [B, H, W, 3] (channels last, raw camera bytes) -> features [B, F].
 
     The /255 - 0.5 preprocessing and the channels-first permute live here, so an
-    exported graph takes the camera image as it comes.
+    exported graph takes the camera image as it comes. With `keypoints` > 0 the
+    features also hold that many spatial-softmax keypoints read off the second
+    stage's maps (1/4 resolution: cells of 4 px at 64x64, sub-cell by the soft-argmax).
     """
 
-    def __init__(self, image_shape: tuple[int, int, int], depth: int):
+    KEYPOINT_STAGE = 2
+
+    def __init__(self, image_shape: tuple[int, int, int], depth: int, keypoints: int = 0):
         super().__init__()
         height, width, _ = image_shape
         self.stages = conv_stages(height, width)
+        self.keypoint_stage = min(self.KEYPOINT_STAGE, self.stages)
         layers: list[nn.Module] = []
         channels = 3
         for i in range(self.stages):
@@ -66,11 +137,20 @@ class ImageEncoder(nn.Module):
         self.net = nn.Sequential(*layers)
         self.grid = (channels, height >> self.stages, width >> self.stages)
         self.out_dim = channels * self.grid[1] * self.grid[2]
+        self.keypoints: Optional[SpatialSoftmax] = None
+        if keypoints > 0:
+            stage = self.keypoint_stage
+            self.keypoints = SpatialSoftmax(depth * 2 ** (stage - 1), keypoints, height >> stage, width >> stage)
+            self.out_dim += self.keypoints.out_dim
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         x = image.to(torch.float32) / 255.0 - 0.5
         x = x.permute(0, 3, 1, 2)
-        return self.net(x).flatten(1)
+        if self.keypoints is None:
+            return self.net(x).flatten(1)
+        split = 2 * self.keypoint_stage  # (conv, SiLU) per stage
+        mid = self.net[:split](x)
+        return torch.cat([self.net[split:](mid).flatten(1), self.keypoints(mid)], -1)
 
 
 class ImageDecoder(nn.Module):
