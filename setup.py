@@ -30,6 +30,7 @@ CONSOLE_SCRIPTS = [
     # One executable per node, so `ros2 run mbrl_ros <node>` works.
     "sim_node = mbrl_ros.nodes.sim_node:main",
     "controller_node = mbrl_ros.nodes.controller_node:main",
+    "controller_lifecycle_node = mbrl_ros.nodes.controller_lifecycle_node:main",
     "logger_node = mbrl_ros.nodes.logger_node:main",
     "trainer_node = mbrl_ros.nodes.trainer_node:main",
 ]

@@ -1,8 +1,12 @@
-"""Shared helper for sim.launch.py and robot.launch.py: mbrl_ros.graph -> launch_ros Nodes."""
+"""Shared helper for sim.launch.py and robot.launch.py: mbrl_ros.graph -> launch_ros Nodes.
+
+A NodeSpec with `lifecycle` (the robot graph's controller, launch argument lifecycle:=true)
+becomes a launch_ros LifecycleNode, so launch event handlers and `ros2 lifecycle` can drive it.
+"""
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
-from launch_ros.actions import Node
+from launch_ros.actions import LifecycleNode, Node
 
 from mbrl_ros.graph import GRAPHS
 
@@ -12,12 +16,14 @@ def generate(graph: str) -> LaunchDescription:
 
     def nodes(context):
         given = {name: LaunchConfiguration(name).perform(context) for name in arguments}
-        return [
-            Node(package="mbrl_ros", executable=spec.executable, name=spec.name, output="screen",
-                 parameters=[str(spec.params_file), spec.parameters], remappings=spec.remappings,
-                 emulate_tty=True)
-            for spec in build(given)
-        ]
+        actions = []
+        for spec in build(given):
+            kwargs = dict(package="mbrl_ros", executable=spec.executable, name=spec.name, output="screen",
+                          parameters=[str(spec.params_file), spec.parameters], remappings=spec.remappings,
+                          emulate_tty=True)
+            # namespace: required by LifecycleNode up to Iron, optional after
+            actions.append(LifecycleNode(namespace="", **kwargs) if spec.lifecycle else Node(**kwargs))
+        return actions
 
     declared = [DeclareLaunchArgument(name, default_value=arg.default, description=arg.description)
                 for name, arg in arguments.items()]

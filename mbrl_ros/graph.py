@@ -30,6 +30,7 @@ class NodeSpec:
     params_file: Path
     parameters: dict = field(default_factory=dict)  # overrides on top of params_file
     remappings: list[tuple[str, str]] = field(default_factory=list)
+    lifecycle: bool = False  # a managed node: launch files start it as launch_ros LifecycleNode
 
     def ros_args(self) -> list[str]:
         """The `--ros-args ...` tail that gives this node its name, parameters and remappings."""
@@ -81,6 +82,10 @@ ROBOT_ARGUMENTS: dict[str, LaunchArgument] = {
     "joint_states_topic": LaunchArgument("/joint_states", "the robot's joint states topic"),
     "command_topic": LaunchArgument("/forward_command_controller/commands",
                                     "ros2_control forward_command_controller commands topic"),
+    "lifecycle": LaunchArgument("true", "run the controller as a managed (lifecycle) node: commands only while "
+                                "active, one zero command on deactivate (false: the plain controller_node)"),
+    "autostart": LaunchArgument("true", "lifecycle controller configures and activates itself; false: it waits "
+                                "unconfigured for a lifecycle manager (`ros2 lifecycle set /controller configure`)"),
     "record": LaunchArgument("false", "run the logger (rosbag2 MCAP)"),
     "train": LaunchArgument("false", "run the online trainer (off on hardware by default)"),
     "data_dir": LaunchArgument("mbrl_data", "where bags, checkpoints and new models go"),
@@ -134,11 +139,15 @@ def robot_graph(given: dict[str, str] | None = None) -> list[NodeSpec]:
     data = Path(a["data_dir"]).expanduser().absolute()
     remap = [("/camera/image_raw", a["camera_topic"]), ("/joint_states", a["joint_states_topic"]),
              ("/mbrl/commands", a["command_topic"])]
-    nodes = [NodeSpec("controller", "mbrl_ros.nodes.controller_node", "controller_node", params,
+    managed = _truthy(a["lifecycle"])
+    module, executable = ("mbrl_ros.nodes.controller_lifecycle_node", "controller_lifecycle_node") if managed \
+        else ("mbrl_ros.nodes.controller_node", "controller_node")
+    nodes = [NodeSpec("controller", module, executable, params,
                       {"use_sim_time": False, "planner": a["planner"],
                        **({"model_store": a["model_store"]} if a["model_store"] else {}),
-                       "watch_store": str(data / "models") if _truthy(a["train"]) else ""},
-                      remap)]
+                       "watch_store": str(data / "models") if _truthy(a["train"]) else "",
+                       **({"autostart": _truthy(a["autostart"])} if managed else {})},
+                      remap, lifecycle=managed)]
     if _truthy(a["record"]):
         nodes.append(NodeSpec("logger", "mbrl_ros.nodes.logger_node", "logger_node", params,
                               {"use_sim_time": False, "output_dir": str(data / "bags")}, remap))

@@ -9,9 +9,16 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 rclpy = pytest.importorskip("rclpy", reason="rclpy (PyPI ROS 2 wheels or a ROS 2 install) is needed")
+
+from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
+from sensor_msgs.msg import Image, JointState  # noqa: E402
+from std_msgs.msg import Float64MultiArray  # noqa: E402
+
+from mbrl_ros.nodes.common import COMMAND_QOS, SENSOR_QOS  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -74,3 +81,45 @@ def spin_for(node, seconds: float) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         node.executor_for_test.spin_once(timeout_sec=0.02)
+
+
+class Robot:
+    """Plays the robot: publishes camera + joints from the env, records commands and diagnostics."""
+
+    def __init__(self, node, env, command_topic: str = "/mbrl/commands"):
+        self.node, self.u = node, env.unwrapped
+        self.commands, self.diags = [], []
+        self.pub_img = node.create_publisher(Image, "/camera/image_raw", SENSOR_QOS)
+        self.pub_js = node.create_publisher(JointState, "/joint_states", SENSOR_QOS)
+        node.create_subscription(Float64MultiArray, command_topic, lambda m: self.commands.append(
+            (time.monotonic(), np.array(m.data))), COMMAND_QOS)
+        node.create_subscription(DiagnosticArray, "/diagnostics", self.diags.append, 10)
+
+    def stamp(self, msg):
+        msg.header.stamp = self.node.get_clock().now().to_msg()
+        return msg
+
+    def publish(self, camera=True, image=None, joints=None, names=None, encoding="rgb8"):
+        vec = self.u.joint_vector() if joints is None else joints
+        n = len(self.u.joint_names)
+        js = JointState(name=list(names or self.u.joint_names), position=[float(x) for x in vec[:n]],
+                        velocity=[float(x) for x in vec[n:]])
+        self.pub_js.publish(self.stamp(js))
+        if camera:
+            img = self.u.render_camera() if image is None else image
+            msg = Image(height=img.shape[0], width=img.shape[1], encoding=encoding, step=img.shape[1] * 3)
+            msg.data = img.tobytes()
+            self.pub_img.publish(self.stamp(msg))
+
+    def run(self, seconds, **kwargs):
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            self.publish(**kwargs)
+            spin_for(self.node, 0.03)
+
+    def diag(self):
+        for msg in reversed(self.diags):
+            for s in msg.status:
+                if s.name == "mbrl_ros: controller":
+                    return {kv.key: kv.value for kv in s.values}
+        return {}

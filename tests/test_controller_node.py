@@ -1,21 +1,14 @@
 """The controller node over real DDS, fed by this test process: commands, stale camera, garbage inputs."""
-import time
-
 import numpy as np
 import pytest
 
 import mbrl_ros.envs as envs
 from tests.bundles import publish_tiny
-from tests.ros_helpers import ROOT, node_process, ros_node, spin_for, spin_until, stop
+from tests.ros_helpers import ROOT, Robot, node_process, ros_node, spin_until, stop
 
 pytestmark = pytest.mark.ros
 
-from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
-from sensor_msgs.msg import Image, JointState  # noqa: E402
-from std_msgs.msg import Float64MultiArray  # noqa: E402
 from std_srvs.srv import SetBool  # noqa: E402
-
-from mbrl_ros.nodes.common import COMMAND_QOS, SENSOR_QOS  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -37,48 +30,6 @@ def controller(tmp_path_factory, env):
                         params_file=ROOT / "config" / "sim.yaml", log_path=log)
     yield proc, log
     assert stop(proc) == 0, log.read_text()[-3000:]
-
-
-class Robot:
-    """Plays the robot: publishes camera + joints from the env, records commands and diagnostics."""
-
-    def __init__(self, node, env):
-        self.node, self.u = node, env.unwrapped
-        self.commands, self.diags = [], []
-        self.pub_img = node.create_publisher(Image, "/camera/image_raw", SENSOR_QOS)
-        self.pub_js = node.create_publisher(JointState, "/joint_states", SENSOR_QOS)
-        node.create_subscription(Float64MultiArray, "/mbrl/commands", lambda m: self.commands.append(
-            (time.monotonic(), np.array(m.data))), COMMAND_QOS)
-        node.create_subscription(DiagnosticArray, "/diagnostics", self.diags.append, 10)
-
-    def stamp(self, msg):
-        msg.header.stamp = self.node.get_clock().now().to_msg()
-        return msg
-
-    def publish(self, camera=True, image=None, joints=None, names=None, encoding="rgb8"):
-        vec = self.u.joint_vector() if joints is None else joints
-        n = len(self.u.joint_names)
-        js = JointState(name=list(names or self.u.joint_names), position=[float(x) for x in vec[:n]],
-                        velocity=[float(x) for x in vec[n:]])
-        self.pub_js.publish(self.stamp(js))
-        if camera:
-            img = self.u.render_camera() if image is None else image
-            msg = Image(height=img.shape[0], width=img.shape[1], encoding=encoding, step=img.shape[1] * 3)
-            msg.data = img.tobytes()
-            self.pub_img.publish(self.stamp(msg))
-
-    def run(self, seconds, **kwargs):
-        end = time.monotonic() + seconds
-        while time.monotonic() < end:
-            self.publish(**kwargs)
-            spin_for(self.node, 0.03)
-
-    def diag(self):
-        for msg in reversed(self.diags):
-            for s in msg.status:
-                if s.name == "mbrl_ros: controller":
-                    return {kv.key: kv.value for kv in s.values}
-        return {}
 
 
 def test_plans_then_zeroes_when_camera_stops_and_survives_garbage(controller, env):

@@ -33,6 +33,27 @@ def test_robot_graph_remaps_onto_drivers():
     assert ctl.params_file == config_dir() / "robot.yaml"
 
 
+def test_robot_controller_is_managed_and_starts_itself_by_default():
+    ctl = robot_graph()[0]
+    assert ctl.lifecycle and ctl.executable == "controller_lifecycle_node"
+    assert ctl.module == "mbrl_ros.nodes.controller_lifecycle_node" and ctl.parameters["autostart"] is True
+    assert robot_graph({"autostart": "false"})[0].parameters["autostart"] is False
+    plain = robot_graph({"lifecycle": "false"})[0]
+    assert not plain.lifecycle and plain.module == "mbrl_ros.nodes.controller_node" and "autostart" not in plain.parameters
+    assert not any(n.lifecycle for n in sim_graph())  # the sim graph keeps the plain controller
+    assert "autostart:=true" in " ".join(node_command(ctl))
+
+
+def test_every_graph_executable_is_a_console_script_of_its_module():
+    """`ros2 launch` starts executables, `mbrl-ros launch` runs `python -m module`: the same code."""
+    setup = (launch_dir().parent / "setup.py").read_text()
+    variants = [{}, {"lifecycle": "false", "record": "true", "train": "true"}]
+    for graph, (_, build) in GRAPHS.items():
+        for given in variants:
+            for node in build({k: v for k, v in given.items() if k in GRAPHS[graph][0]}):
+                assert f'"{node.executable} = {node.module}:main"' in setup, (graph, node.executable)
+
+
 def test_every_node_section_exists_in_the_params_file():
     import yaml
 
@@ -76,6 +97,9 @@ def test_launch_file_starts_the_same_nodes(graph):  # pragma: no cover - runs on
     assert [n.node_executable for n in nodes] == [e.executable for e in expected]
     assert [n._Node__node_name for n in nodes] == [e.name for e in expected]
     assert [n._Node__parameters[-1] for n in nodes] == [e.parameters for e in expected]
+    from launch_ros.actions import LifecycleNode
+
+    assert [isinstance(n, LifecycleNode) for n in nodes] == [e.lifecycle for e in expected]
 
 
 @pytest.mark.ros
@@ -84,6 +108,7 @@ def test_every_node_parameter_is_documented():
 
     text = (launch_dir().parent / "docs" / "nodes.md").read_text()
     for module in ("sim_node", "controller_node", "logger_node", "trainer_node"):
-        params = importlib.import_module(f"mbrl_ros.nodes.{module}").PARAMETERS
+        imported = importlib.import_module(f"mbrl_ros.nodes.{module}")
+        params = {**imported.PARAMETERS, **getattr(imported, "LIFECYCLE_PARAMETERS", {})}
         missing = [p for p in params if f"| `{p}` |" not in text]
         assert not missing, f"docs/nodes.md does not document {module} parameters {missing}"

@@ -7,14 +7,21 @@ safety (stale/invalid inputs -> hold or zero, rate limit, clamp) and scaling to
 the robot's limits. Publishes std_msgs/Float64MultiArray on /mbrl/commands
 (remap onto a ros2_control forward_command_controller), diagnostics on
 /diagnostics, and offers /mbrl/controller/enable (std_srvs/SetBool).
+
+Two nodes over the same logic (ControllerLogic): ControllerNode, running from
+construction (executable controller_node), and LifecycleControllerNode, a managed
+node driven through configure/activate/deactivate/cleanup (controller_lifecycle_node,
+module mbrl_ros.nodes.controller_lifecycle_node; docs/nodes.md).
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from pathlib import Path
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.node import Node
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float64MultiArray, Int64
@@ -26,6 +33,7 @@ from mbrl_ros.nodes.common import (COMMAND_QOS, EVENT_QOS, SENSOR_QOS, declare, 
 from mbrl_ros.observation import image_to_rgb, joint_names_for, joints_from_state
 from mbrl_ros.runtime.model_store import ModelStore
 from mbrl_ros.runtime.sessions import SessionConfig
+from mbrl_ros.safety import zero_command
 
 PARAMETERS = {
     "model_store": ("", "model bundle store to start from (a folder with CURRENT), e.g. the shipped models/reacher2d"),
@@ -45,18 +53,36 @@ PARAMETERS = {
 }
 
 
-class ControllerNode(Node):
-    def __init__(self):
-        super().__init__("controller")
-        p = declare(self, PARAMETERS)
+LIFECYCLE_PARAMETERS = {
+    "autostart": (False, "lifecycle controller only: configure and activate itself at start-up (no lifecycle "
+                         "manager needed, e.g. `mbrl-ros launch robot`); false: wait unconfigured for "
+                         "change_state requests"),
+}
+
+
+class ControllerLogic:
+    """What the controller does, shared by ControllerNode (plain) and LifecycleControllerNode (managed).
+
+    Mixed into an rclpy Node: `_configure` loads the model store and creates the
+    subscriptions, publishers, service and diagnostics timer; `_start_control` /
+    `_stop_control` run and stop the control timer; `_release` undoes `_configure`.
+    """
+
+    store = None
+    loop = None
+    timer = None
+    pub_cmd = None
+    active = False  # commands are being published (plain node: always, once built)
+
+    def _configure(self, p: dict, create_command_publisher) -> None:
+        """Load the model store, build the control loop and the node's ROS interfaces.
+
+        Raises (ValueError, BundleError, ...) before creating any ROS entity when the
+        parameters or the model store are unusable; nothing is left running then.
+        """
         logging.basicConfig(level=logging.INFO)  # the runtime logs model swaps/refusals through `logging`
         if not p["model_store"]:
             raise ValueError("parameter model_store is required (a folder with a CURRENT file)")
-        sessions = SessionConfig(providers=tuple(p["providers"]))
-        fallback = ModelStore(Path(p["model_store"]), session_config=sessions, required=True)
-        preferred = ModelStore(Path(p["watch_store"]), obs_spec=fallback.obs_spec, action_spec=fallback.action_spec,
-                               session_config=sessions) if p["watch_store"] else None
-        self.store = PreferredStore(fallback, preferred).start(float(p["model_poll_s"]))
         try:
             planner_config = json.loads(p["planner_config"] or "{}")
         except json.JSONDecodeError as exc:
@@ -66,26 +92,76 @@ class ControllerNode(Node):
                                     input_timeout_s=float(p["input_timeout_s"]), on_stale=p["on_stale"],
                                     max_delta=float(p["max_delta"]), planning_budget_s=float(p["planning_budget_s"]),
                                     seed=int(p["seed"]))
-        self.loop = ControlLoop(self.store, self.config)
+        sessions = SessionConfig(providers=tuple(p["providers"]))
+        fallback = ModelStore(Path(p["model_store"]), session_config=sessions, required=True)
+        preferred = ModelStore(Path(p["watch_store"]), obs_spec=fallback.obs_spec, action_spec=fallback.action_spec,
+                               session_config=sessions) if p["watch_store"] else None
+        self.store = PreferredStore(fallback, preferred).start(float(p["model_poll_s"]))
+        try:
+            self.loop = ControlLoop(self.store, self.config)
+        except Exception:
+            self._release_store()
+            raise
         spec = self.store.current.obs_spec
         self.joint_names, self.with_velocity = joint_names_for(spec)
         self.image_size = spec.image_shape[:2] if spec.has_image else None
         self.resize = bool(p["resize_images"])
         self.obs = Observation()
         self.input_errors = 0
-
-        if spec.has_image:
-            self.create_subscription(Image, "/camera/image_raw", self._on_image, SENSOR_QOS)
-        self.create_subscription(JointState, "/joint_states", self._on_joints, SENSOR_QOS)
-        self.create_subscription(Int64, "/mbrl/episode", self._on_episode, EVENT_QOS)
-        self.pub_cmd = self.create_publisher(Float64MultiArray, "/mbrl/commands", COMMAND_QOS)
-        self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self.create_service(SetBool, "/mbrl/controller/enable", self._on_enable)
-        self.timer = self.create_timer(1.0 / self.config.control_rate_hz, self._on_tick)
-        self.create_timer(1.0, self._publish_diagnostics)
         self.last_result = None
-        self.get_logger().info(f"controlling with {p['planner']} at {self.config.control_rate_hz} Hz on model "
-                               f"{self.store.current.version} ({self.store.diagnostics().get('providers')})")
+
+        self._entities = []  # (destroy function, entity), undone by _release
+        if spec.has_image:
+            self._own(self.destroy_subscription,
+                      self.create_subscription(Image, "/camera/image_raw", self._on_image, SENSOR_QOS))
+        self._own(self.destroy_subscription,
+                  self.create_subscription(JointState, "/joint_states", self._on_joints, SENSOR_QOS))
+        self._own(self.destroy_subscription,
+                  self.create_subscription(Int64, "/mbrl/episode", self._on_episode, EVENT_QOS))
+        self.pub_cmd = create_command_publisher(Float64MultiArray, "/mbrl/commands", COMMAND_QOS)
+        self._own(getattr(self, "destroy_lifecycle_publisher", self.destroy_publisher), self.pub_cmd)
+        self.pub_diag = self._own(self.destroy_publisher, self.create_publisher(DiagnosticArray, "/diagnostics", 10))
+        self._own(self.destroy_service, self.create_service(SetBool, "/mbrl/controller/enable", self._on_enable))
+        self._own(self.destroy_timer, self.create_timer(1.0, self._publish_diagnostics))
+
+    def _own(self, destroy, entity):
+        self._entities.append((destroy, entity))
+        return entity
+
+    def _describe(self) -> str:
+        return (f"{self.config.planner} at {self.config.control_rate_hz} Hz on model {self.store.current.version} "
+                f"({self.store.diagnostics().get('providers')})")
+
+    def _start_control(self) -> None:
+        self.timer = self.create_timer(1.0 / self.config.control_rate_hz, self._on_tick)
+        self.active = True
+
+    def _stop_control(self) -> None:
+        """No tick runs after this returns (timer callbacks and transitions share one executor thread)."""
+        self.active = False
+        if self.timer is not None:
+            self.destroy_timer(self.timer)
+            self.timer = None
+
+    def _publish_zero(self) -> None:
+        """The configured safe command: zero effort clamped into the limits (mbrl_ros.safety.zero_command)."""
+        self.pub_cmd.publish(Float64MultiArray(data=zero_command(self.loop.action_spec).astype(float).tolist()))
+
+    def _release(self) -> None:
+        """Undo `_configure`: stop control, destroy the ROS entities, stop and drop the model store."""
+        self._stop_control()
+        for destroy, entity in reversed(getattr(self, "_entities", [])):
+            destroy(entity)
+        self._entities = []
+        self.pub_cmd = None
+        self.loop = None
+        self.last_result = None
+        self._release_store()
+
+    def _release_store(self) -> None:
+        if self.store is not None:
+            self.store.stop()
+            self.store = None
 
     # ---------------------------------------------------------------- inputs
     def _stamp(self, header) -> float:
@@ -131,7 +207,7 @@ class ControllerNode(Node):
         self.last_result = result
         if result.mode != "plan":
             self.get_logger().warning(f"{result.mode}: {result.reason}", throttle_duration_sec=2.0)
-        if result.latency_s > self.timer.timer_period_ns * 1e-9:
+        if result.latency_s > 1.0 / self.config.control_rate_hz:
             self.get_logger().warning(f"tick took {result.latency_s * 1e3:.0f} ms (> control period; model "
                                       f"{self.loop.belief.bundle.version})", throttle_duration_sec=1.0)
 
@@ -141,20 +217,135 @@ class ControllerNode(Node):
                   **self.store.diagnostics(), "input_errors": self.input_errors,
                   "joint_age_s": f"{now - self.obs.joints_stamp:.3f}", "image_age_s": f"{now - self.obs.image_stamp:.3f}",
                   "planner": self.config.planner}
-        if self.last_result is not None:
-            values["mode"] = self.last_result.mode
-            values["transitions_per_tick"] = self.last_result.info.get("transitions", "")
-        level = DiagnosticStatus.OK if self.last_result is None or self.last_result.mode == "plan" \
-            else DiagnosticStatus.WARN
-        message = self.last_result.reason if self.last_result and self.last_result.reason else "planning"
+        if not self.active:  # lifecycle node, inactive: configured, no commands
+            values["mode"] = "inactive"
+            level, message = DiagnosticStatus.OK, "inactive (lifecycle): no commands until activated"
+        else:
+            if self.last_result is not None:
+                values["mode"] = self.last_result.mode
+                values["transitions_per_tick"] = self.last_result.info.get("transitions", "")
+            level = DiagnosticStatus.OK if self.last_result is None or self.last_result.mode == "plan" \
+                else DiagnosticStatus.WARN
+            message = self.last_result.reason if self.last_result and self.last_result.reason else "planning"
         publish_status(self, self.pub_diag, "mbrl_ros: controller", level, message, values)
 
+
+class ControllerNode(ControllerLogic, Node):
+    """The controller as a plain node: configured and publishing from construction until exit."""
+
+    def __init__(self):
+        Node.__init__(self, "controller")
+        self._configure(declare(self, PARAMETERS), self.create_publisher)
+        self._start_control()
+        self.get_logger().info(f"controlling with {self._describe()}")
+
     def close(self) -> None:
-        self.store.stop()
+        self._release_store()
+
+
+def _transition(name: str):
+    """Wrap a lifecycle callback so that an exception is logged before it becomes ERROR
+    (rclpy turns it into ERROR without a word; on_error then releases everything)."""
+    def wrap(callback):
+        @functools.wraps(callback)
+        def wrapped(self, state):
+            try:
+                return callback(self, state)
+            except Exception as exc:  # noqa: BLE001 - report, never crash the node
+                self.get_logger().error(f"{name} failed: {type(exc).__name__}: {exc}")
+                return TransitionCallbackReturn.ERROR
+        return wrapped
+    return wrap
+
+
+class LifecycleControllerNode(ControllerLogic, LifecycleNode):
+    """The controller as a managed (lifecycle) node.
+
+    unconfigured --configure--> inactive: parameters read, model store loaded, subscriptions,
+        the (lifecycle) command publisher, /mbrl/controller/enable and diagnostics created;
+        no commands. A missing/unusable store or bad parameters: FAILURE, stays unconfigured.
+    inactive --activate--> active: fresh belief and plan, control timer started, commands published.
+    active --deactivate--> inactive: timer stopped, one zero command (zero_command) published, then none.
+    inactive --cleanup--> unconfigured: everything from configure destroyed, model store released.
+    any --shutdown--> finalized: as deactivate (when active) + cleanup.
+    With parameter autostart, the node runs configure and activate itself at start-up.
+    """
+
+    def __init__(self):
+        LifecycleNode.__init__(self, "controller")
+        declare(self, {**PARAMETERS, **LIFECYCLE_PARAMETERS})
+        if self.get_parameter("autostart").value:
+            if self.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+                raise RuntimeError("autostart: configure failed (see the error above)")
+            if self.trigger_activate() != TransitionCallbackReturn.SUCCESS:
+                raise RuntimeError("autostart: activate failed (see the error above)")
+        else:
+            self.get_logger().info("unconfigured; waiting for configure (lifecycle change_state)")
+
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        p = {name: self.get_parameter(name).value for name in PARAMETERS}  # re-read: may change while unconfigured
+        try:
+            self._configure(p, self.create_lifecycle_publisher)
+        except Exception as exc:  # noqa: BLE001 - a bad store/parameter is a failed transition, not a crash
+            self.get_logger().error(f"configure failed: {type(exc).__name__}: {exc}")
+            self._release()
+            return TransitionCallbackReturn.FAILURE
+        self.get_logger().info(f"configured ({self._describe()}); inactive: no commands until activated")
+        return super().on_configure(state)
+
+    @_transition("activate")
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.loop.reset()  # fresh belief and plan; the rate limit starts from the zero the robot last got
+        result = super().on_activate(state)  # enables the command publisher
+        if result == TransitionCallbackReturn.SUCCESS:
+            self._start_control()
+            self.get_logger().info(f"active: controlling with {self._describe()}")
+        return result
+
+    @_transition("deactivate")
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._stop_control()
+        self._publish_zero()  # while the publisher is still enabled
+        self.get_logger().info("inactive: published one zero command, control stopped")
+        return super().on_deactivate(state)
+
+    @_transition("cleanup")
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._release()
+        self.get_logger().info("cleaned up: model store released")
+        return super().on_cleanup(state)
+
+    @_transition("shutdown")
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        if self.active:
+            self._stop_control()
+            self._publish_zero()
+        self._release()
+        self.get_logger().info(f"shut down from {state.label}")
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.get_logger().error(f"error in a transition from {state.label}: stopping control, releasing the "
+                                "model store; back to unconfigured")
+        try:
+            if self.active and self.pub_cmd is not None:
+                self._stop_control()
+                self._publish_zero()
+        finally:
+            self._release()
+        return TransitionCallbackReturn.SUCCESS  # -> unconfigured
+
+    def close(self) -> None:
+        self._stop_control()
+        self._release_store()
 
 
 def main() -> int:
     return run(ControllerNode)
+
+
+def lifecycle_main() -> int:
+    return run(LifecycleControllerNode)
 
 
 if __name__ == "__main__":

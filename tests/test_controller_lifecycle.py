@@ -1,0 +1,147 @@
+"""The managed (lifecycle) controller over real DDS, driven from this test process through the
+standard lifecycle services (/controller/change_state, /controller/get_state), on the shipped
+model store (models/reacher2d); and `mbrl-ros launch robot`, where it starts itself (autostart)."""
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import mbrl_ros.envs as envs
+from tests.ros_helpers import ROOT, Robot, node_process, ros_node, spin_until, stop
+
+pytestmark = pytest.mark.ros
+
+import subprocess  # noqa: E402
+
+from lifecycle_msgs.msg import Transition  # noqa: E402
+from lifecycle_msgs.srv import ChangeState, GetState  # noqa: E402
+
+from mbrl_ros.safety import zero_command  # noqa: E402
+
+SHIPPED = ROOT / "models" / "reacher2d"
+# Small CEM so a tick fits the 50 ms period on a busy 2-core machine.
+FAST_PLANNER = """planner_config:='{"use_value": false, "num_samples": 64, "num_elites": 8, "iterations": 2}'"""
+
+
+@pytest.fixture(scope="module")
+def env():
+    e = envs.make("mbrl_ros/Reacher2D-v0", image_size=64)
+    e.reset(seed=0)
+    yield e
+    e.close()
+
+
+class Lifecycle:
+    """A `ros2 lifecycle` for one node: get_state and change_state over its standard services."""
+
+    def __init__(self, node, name: str, robot: Robot, procs=()):
+        self.node, self.robot, self.procs = node, robot, procs
+        self.get = node.create_client(GetState, f"/{name}/get_state")
+        self.change = node.create_client(ChangeState, f"/{name}/change_state")
+
+    def _call(self, client, request, timeout=20.0):
+        assert spin_until(self.node, client.service_is_ready, 20, self.procs), f"{client.srv_name} not offered"
+        future = client.call_async(request)
+        end = time.monotonic() + timeout
+        while not future.done() and time.monotonic() < end:
+            self.robot.run(0.03)  # keep the robot's inputs fresh while the node transitions
+        assert future.done(), f"{client.srv_name}: no answer in {timeout} s"
+        return future.result()
+
+    def state(self) -> str:
+        return self._call(self.get, GetState.Request()).current_state.label
+
+    def set(self, transition_id: int) -> bool:
+        return self._call(self.change, ChangeState.Request(transition=Transition(id=transition_id))).success
+
+
+def test_lifecycle_transitions_gate_commands(tmp_path, env):
+    store = tmp_path / "store"  # missing at first: configure must fail cleanly
+    log = tmp_path / "controller.log"
+    proc = node_process("mbrl_ros.nodes.controller_lifecycle_node", "-p", f"model_store:={store}",
+                        "-p", "use_sim_time:=false", "-p", FAST_PLANNER, "-p", "on_stale:=hold",
+                        params_file=ROOT / "config" / "robot.yaml", log_path=log)
+    try:
+        with ros_node() as node:
+            robot = Robot(node, env)
+            lc = Lifecycle(node, "controller", robot, [proc])
+            assert lc.state() == "unconfigured"
+
+            # configure on a missing model store: FAILURE, a clear log line, still unconfigured, still running
+            assert lc.set(Transition.TRANSITION_CONFIGURE) is False
+            assert lc.state() == "unconfigured" and proc.poll() is None
+            text = log.read_text()
+            assert "configure failed" in text and str(store) in text, text[-2000:]
+
+            # the store appears: configure succeeds; inactive means subscribed but silent
+            store.symlink_to(SHIPPED, target_is_directory=True)
+            assert lc.set(Transition.TRANSITION_CONFIGURE) is True
+            assert lc.state() == "inactive"
+            assert spin_until(node, lambda: robot.pub_js.get_subscription_count() > 0, 10, [proc])
+            robot.run(1.0)
+            assert robot.commands == [], "no commands before activate"
+            assert spin_until(node, lambda: robot.diag().get("mode") == "inactive", 3, [proc]), robot.diag()
+
+            # active: planned commands inside the limits
+            assert lc.set(Transition.TRANSITION_ACTIVATE) is True
+            assert lc.state() == "active"
+            robot.run(1.5)
+            assert len(robot.commands) >= 10, len(robot.commands)
+            planned = [c for _, c in robot.commands]
+            assert any(np.abs(c).max() > 1e-6 for c in planned), "an active controller commands something"
+            limits = np.array(env.unwrapped.action_spec.high)
+            assert all(np.all(np.abs(c) <= limits + 1e-9) for c in planned)
+
+            # deactivate: exactly one zero command after the last planned one, then silence
+            zero = zero_command(env.unwrapped.action_spec)
+            assert lc.set(Transition.TRANSITION_DEACTIVATE) is True
+            robot.run(0.5)  # whatever was in flight arrives
+            count = len(robot.commands)
+            assert np.allclose(robot.commands[-1][1], zero), robot.commands[-3:]
+            assert not np.allclose(robot.commands[-2][1], zero), \
+                ("one zero command on deactivate (on_stale:=hold, so planning never sent zero)", robot.commands[-3:])
+            robot.run(1.0)
+            assert len(robot.commands) == count, ("no commands after deactivate", robot.commands[count:])
+            assert lc.state() == "inactive"
+
+            # clean up (store released), configure and activate again: commands resume
+            assert lc.set(Transition.TRANSITION_CLEANUP) is True
+            assert lc.state() == "unconfigured"
+            assert "model store released" in log.read_text()
+            count = len(robot.commands)
+            assert lc.set(Transition.TRANSITION_CONFIGURE) is True
+            assert lc.set(Transition.TRANSITION_ACTIVATE) is True
+            robot.run(0.8)
+            assert len(robot.commands) > count + 5, ("commands resume after re-activation", len(robot.commands) - count)
+
+            # shutdown straight from active: the zero command goes out first
+            assert lc.set(Transition.TRANSITION_ACTIVE_SHUTDOWN) is True
+            robot.run(0.5)
+            count = len(robot.commands)
+            assert np.allclose(robot.commands[-1][1], zero), robot.commands[-3:]
+            assert lc.state() == "finalized"
+            robot.run(0.5)
+            assert len(robot.commands) == count, ("no commands after shutdown", robot.commands[count:])
+        assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
+    finally:
+        code = stop(proc)
+    assert code == 0, log.read_text()[-3000:]
+
+
+def test_mbrl_ros_launch_robot_autostarts_the_lifecycle_controller(tmp_path, env):
+    """No lifecycle manager under `mbrl-ros launch`: autostart (the default) configures and activates."""
+    log = tmp_path / "launch.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "mbrl_ros.cli", "launch", "robot", f"model_store:={SHIPPED}",
+                                 f"data_dir:={tmp_path / 'data'}"], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    try:
+        with ros_node() as node:
+            robot = Robot(node, env, command_topic="/forward_command_controller/commands")  # the launch default
+            lc = Lifecycle(node, "controller", robot, [proc])
+            assert spin_until(node, lambda: len(robot.commands) >= 5, 30, [proc]), log.read_text()[-3000:]
+            assert lc.state() == "active"
+    finally:
+        code = stop(proc)
+    assert code == 0, log.read_text()[-3000:]
