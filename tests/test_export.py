@@ -62,8 +62,10 @@ def test_parity_joints_only_model_and_other_horizon(tmp_path):
     assert all(v <= TOL for v in result.parity.values()), result.parity
 
 
-def test_parity_keypoint_encoder_and_angle_joints(tmp_path):
-    wm = make_model(ObsSpec(joint_dim=6, image_shape=(64, 64, 3), angle_joints=(0, 2)), keypoints=4, seed=2)
+@pytest.mark.parametrize("conv_features", [True, False])
+def test_parity_keypoint_encoder_and_angle_joints(tmp_path, conv_features):
+    wm = make_model(ObsSpec(joint_dim=6, image_shape=(64, 64, 3), angle_joints=(0, 2)), keypoints=4, seed=2,
+                    conv_features=conv_features)
     result = export_to_store(wm, tmp_path)
     assert all(v <= TOL for v in result.parity.values()), result.parity
 

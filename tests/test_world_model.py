@@ -52,11 +52,13 @@ def grads_of(module: torch.nn.Module) -> list[float]:
 
 @pytest.mark.parametrize("image_shape,keypoints,angles", [
     ((64, 64, 3), 0, ()), ((64, 64, 3), 3, (0,)), ((32, 32, 3), 0, ()), ((48, 48, 3), 2, ()), ((32, 48, 3), 0, ()),
-    (None, 0, ()), (None, 0, (0, 1))])
+    (None, 0, ()), (None, 0, (0, 1)), ((64, 64, 3), -4, ())])
 def test_shapes_and_gradients(image_shape, keypoints, angles):
+    """keypoints < 0 here means: that many keypoints and no conv features."""
     spec = ObsSpec(joint_dim=4, image_shape=image_shape, angle_joints=angles)
     # free_nats=0: with free bits a fresh model's small KL would (rightly) give the prior no gradient
-    model = WorldModel(WorldModelConfig.preset("tiny", free_nats=0.0, keypoints=keypoints), spec, action_dim=2)
+    config = WorldModelConfig.preset("tiny", free_nats=0.0, keypoints=abs(keypoints), conv_features=keypoints >= 0)
+    model = WorldModel(config, spec, action_dim=2)
     b = 3
     image = torch.randint(0, 256, (b, *image_shape), dtype=torch.uint8) if image_shape else None
     embed = model.encode(image, torch.randn(b, 4))
@@ -146,6 +148,8 @@ def test_obs_spec_angle_joints_round_trip_and_checks():
     assert ObsSpec.from_dict({"joint_dim": 2, "image_shape": None}).angle_joints == ()  # older manifests
     with pytest.raises(ValueError, match="angle_joints"):
         ObsSpec(joint_dim=2, angle_joints=(2,))
+    with pytest.raises(ValueError, match="conv_features=False needs keypoints"):
+        WorldModelConfig.preset("tiny", conv_features=False)
 
 
 def test_bad_inputs_are_named():

@@ -38,7 +38,7 @@ PREVIEW_SEED = 20240601
 
 # Config fields that shape the weights (or what the heads mean): fixed for a checkpoint's life.
 ARCHITECTURE_FIELDS = ("deter", "stoch", "hidden", "mlp_layers", "cnn_depth", "joint_embed", "min_std",
-                       "train_actor")
+                       "train_actor", "keypoints", "conv_features")
 
 
 def infer_specs(episodes: list[Episode]) -> tuple[ObsSpec, int]:

@@ -29,6 +29,7 @@ class WorldModelConfig:
     cnn_depth: int = 16       # channels of the first conv layer; doubles per stage
     joint_embed: int = 64     # joint-encoder output size (part of the embedding)
     keypoints: int = 0        # spatial-softmax keypoints in the image embedding (0 = none; networks.py)
+    conv_features: bool = True  # False: the image embedding is the keypoints alone
     min_std: float = 0.1      # floor on the latent std (DreamerV2)
 
     # --- world-model losses -------------------------------------------------
@@ -94,6 +95,8 @@ class WorldModelConfig:
     def validate(self) -> None:
         if self.keypoints < 0:
             raise ValueError(f"WorldModelConfig.keypoints must be >= 0, got {self.keypoints}")
+        if not self.conv_features and self.keypoints < 1:
+            raise ValueError("WorldModelConfig.conv_features=False needs keypoints >= 1 (else the image is unused)")
         positive = ("deter", "stoch", "hidden", "cnn_depth", "joint_embed", "horizon", "batch_size",
                     "imag_starts")
         for name in positive:

@@ -64,7 +64,7 @@ class WorldModel(nn.Module):
         self.image_encoder: Optional[ImageEncoder] = None
         embed_dim = 0
         if obs_spec.has_image:
-            self.image_encoder = ImageEncoder(obs_spec.image_shape, cfg.cnn_depth, cfg.keypoints)
+            self.image_encoder = ImageEncoder(obs_spec.image_shape, cfg.cnn_depth, cfg.keypoints, cfg.conv_features)
             embed_dim += self.image_encoder.out_dim
         self.joint_codec = JointCodec(obs_spec.joint_dim, obs_spec.angle_joints)
         self.joint_encoder: Optional[nn.Module] = None

@@ -119,24 +119,32 @@ class ImageEncoder(nn.Module):
     exported graph takes the camera image as it comes. With `keypoints` > 0 the
     features also hold that many spatial-softmax keypoints read off the second
     stage's maps (1/4 resolution: cells of 4 px at 64x64, sub-cell by the soft-argmax).
+    With `conv_features=False` they are the only features: the later stages are not
+    built, and the embedding is 2K numbers that can only say *where* things are.
     """
 
     KEYPOINT_STAGE = 2
 
-    def __init__(self, image_shape: tuple[int, int, int], depth: int, keypoints: int = 0):
+    def __init__(self, image_shape: tuple[int, int, int], depth: int, keypoints: int = 0,
+                 conv_features: bool = True):
         super().__init__()
+        if not conv_features and keypoints < 1:
+            raise ValueError("an image encoder without conv features needs keypoints >= 1")
         height, width, _ = image_shape
         self.stages = conv_stages(height, width)
         self.keypoint_stage = min(self.KEYPOINT_STAGE, self.stages)
+        self.conv_features = conv_features
+        built = self.stages if conv_features else self.keypoint_stage
         layers: list[nn.Module] = []
         channels = 3
-        for i in range(self.stages):
+        for i in range(built):
             out = depth * 2 ** i
             layers += [nn.Conv2d(channels, out, 4, stride=2, padding=1), nn.SiLU()]
             channels = out
         self.net = nn.Sequential(*layers)
-        self.grid = (channels, height >> self.stages, width >> self.stages)
-        self.out_dim = channels * self.grid[1] * self.grid[2]
+        # the decoder mirrors the full stack whatever the encoder builds
+        self.grid = (depth * 2 ** (self.stages - 1), height >> self.stages, width >> self.stages)
+        self.out_dim = self.grid[0] * self.grid[1] * self.grid[2] if conv_features else 0
         self.keypoints: Optional[SpatialSoftmax] = None
         if keypoints > 0:
             stage = self.keypoint_stage
@@ -150,6 +158,8 @@ class ImageEncoder(nn.Module):
             return self.net(x).flatten(1)
         split = 2 * self.keypoint_stage  # (conv, SiLU) per stage
         mid = self.net[:split](x)
+        if not self.conv_features:
+            return self.keypoints(mid)
         return torch.cat([self.net[split:](mid).flatten(1), self.keypoints(mid)], -1)
 
 
