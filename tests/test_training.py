@@ -186,3 +186,32 @@ def test_resume_may_change_training_fields_not_architecture(tmp_path, episodes):
     assert load_checkpoint(ckpt)["config"]["reward_scale"] == 5.0
     with pytest.raises(ValueError, match="architecture fields \\['deter'\\]"):
         Trainer.resume(ckpt, episodes[:2], config_overrides={"deter": 64})
+
+
+def test_frame_reward_head_trains_the_encoder_and_resumes(tmp_path, episodes):
+    """frame_reward_scale > 0: an extra loss on i.i.d. single frames reaches the image encoder."""
+    from mbrl_ros.data.episodes import SequenceSampler
+
+    sampler = SequenceSampler(episodes, 2, 8, seed=0)
+    frames = sampler.sample_frames(50)
+    assert frames["image"].shape == (50, IMAGE, IMAGE, 3) and frames["joints"].shape == (50, 4)
+    assert frames["reward"].shape == (50,)
+    # step 0 (placeholder reward 0.0) is never drawn; real rewards here are all < 0
+    assert np.all(frames["reward"] != 0.0)
+
+    ckpt = tmp_path / "ck.pt"
+    trainer = Trainer.create(tiny(frame_reward_scale=100.0, frame_reward_batch=16), episodes[:3], seed=0)
+    model = trainer.model
+    loss = model.frame_reward_loss(trainer.sampler.sample_frames(8))
+    loss.backward()
+    assert all(float(p.grad.abs().sum()) > 0 for p in model.image_encoder.parameters())
+    model.zero_grad()
+    metrics = trainer.train_step()
+    assert metrics["loss/frame_reward"] > 0
+    trainer.save(ckpt)
+    resumed = Trainer.resume(ckpt, episodes[:3], config_overrides={"frame_reward_scale": 10.0})
+    assert resumed.config.frame_reward_scale == 10.0 and resumed.model.frame_reward_head is not None
+    with pytest.raises(ValueError, match="frame reward head off"):
+        Trainer.resume(ckpt, episodes[:3], config_overrides={"frame_reward_scale": 0.0})
+    with pytest.raises(ValueError, match="needs frame_reward_scale > 0"):
+        Trainer.create(tiny(), episodes[:3]).model.frame_reward_loss(frames)

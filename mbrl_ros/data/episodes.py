@@ -183,6 +183,17 @@ class SequenceSampler:
     def num_steps(self) -> int:
         return int(sum(len(ep["reward"]) for ep in self.episodes))
 
+    def sample_frames(self, count: int, keys: tuple[str, ...] = ("image", "joints", "reward")) -> dict[str, np.ndarray]:
+        """`count` single steps drawn uniformly from all episodes (step 0 excluded: its reward is a
+        placeholder), as [count, ...] arrays of `keys` (those the episodes have)."""
+        if not self.episodes:
+            raise ValueError(f"no episode has at least seq_len={self.seq_len} steps")
+        lengths = np.array([len(ep["reward"]) - 1 for ep in self.episodes], np.int64)
+        which = self.rng.choice(len(self.episodes), size=count, p=lengths / lengths.sum())
+        steps = 1 + (self.rng.random(count) * lengths[which]).astype(np.int64)
+        return {k: np.stack([self.episodes[e][k][t] for e, t in zip(which, steps)])
+                for k in keys if k in self.episodes[0]}
+
     def sample(self) -> dict[str, np.ndarray]:
         if not self.episodes:
             raise ValueError(f"no episode has at least seq_len={self.seq_len} steps")

@@ -106,6 +106,11 @@ class Trainer:
             fixed = sorted(set(config_overrides) & set(ARCHITECTURE_FIELDS))
             if fixed:
                 raise ValueError(f"cannot change architecture fields {fixed} when resuming {checkpoint}")
+            had_frame_head = float(payload["config"].get("frame_reward_scale", 0.0)) > 0
+            if "frame_reward_scale" in config_overrides and \
+                    (float(config_overrides["frame_reward_scale"]) > 0) != had_frame_head:
+                raise ValueError(f"cannot switch the frame reward head {'off' if had_frame_head else 'on'} when "
+                                 f"resuming {checkpoint}: it has weights; change its scale (> 0) instead")
             payload["config"] = WorldModelConfig.from_dict({**payload["config"], **config_overrides}).to_dict()
         model = model_from_payload(payload, checkpoint)
         extra = payload.get("extra", {})
@@ -151,6 +156,10 @@ class Trainer:
         model.train()
         batch = batch_to_torch(self.sampler.sample(), self.device)
         world_loss, metrics = model.loss(batch)
+        if model.frame_reward_head is not None:
+            frame_loss = model.frame_reward_loss(self.sampler.sample_frames(cfg.frame_reward_batch))
+            world_loss = world_loss + cfg.frame_reward_scale * frame_loss
+            metrics["loss/frame_reward"] = frame_loss.detach()
         h, z = metrics.pop("_states")
         metrics["grad_norm/world"] = self._update("world", world_loss, model.world_parameters())
 

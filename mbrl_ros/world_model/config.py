@@ -39,6 +39,8 @@ class WorldModelConfig:
     image_scale: float = 1.0
     joint_scale: float = 1.0
     reward_scale: float = 1.0
+    frame_reward_scale: float = 0.0  # auxiliary reward-from-one-frame loss on i.i.d. frames (0 = off; model.py)
+    frame_reward_batch: int = 64     # frames per step for it
     cont_scale: float = 1.0
 
     # --- behaviour learning (actor + value on imagined rollouts) -------------
@@ -97,7 +99,7 @@ class WorldModelConfig:
             raise ValueError(f"WorldModelConfig.keypoints must be >= 0, got {self.keypoints}")
         if not self.conv_features and self.keypoints < 1:
             raise ValueError("WorldModelConfig.conv_features=False needs keypoints >= 1 (else the image is unused)")
-        positive = ("deter", "stoch", "hidden", "cnn_depth", "joint_embed", "horizon", "batch_size",
+        positive = ("deter", "stoch", "hidden", "cnn_depth", "joint_embed", "horizon", "batch_size", "frame_reward_batch",
                     "imag_starts")
         for name in positive:
             if int(getattr(self, name)) < 1:

@@ -84,6 +84,9 @@ class WorldModel(nn.Module):
 
         # Heads. Reward and value predict symlog targets (scale-free MSE, DreamerV3's transform).
         self.reward_head = mlp(feat_dim, 1, cfg.hidden, cfg.mlp_layers)
+        # Training only, never exported: reward from one observation's embedding (frame_reward_loss).
+        self.frame_reward_head = mlp(embed_dim, 1, cfg.hidden, cfg.mlp_layers) \
+            if cfg.frame_reward_scale > 0 else None
         self.cont_head = mlp(feat_dim, 1, cfg.hidden, cfg.mlp_layers)
         self.value_head = mlp(feat_dim, 1, cfg.hidden, cfg.mlp_layers)
         self.slow_value_head = copy.deepcopy(self.value_head).requires_grad_(False)
@@ -271,6 +274,22 @@ class WorldModel(nn.Module):
             "_states": (post["h"].detach(), post["z"].detach()),
         })
         return total, metrics
+
+    def frame_reward_loss(self, frames: dict) -> torch.Tensor:
+        """symlog-MSE of the reward predicted from single frames' embeddings ([N] i.i.d. steps).
+
+        Why: a window batch holds only batch_size episodes, so the encoder sees a handful of
+        target positions per step and the image loss (dominated by the big moving arm)
+        decides what it keeps; the camera reacher's latent then learns the small target
+        disc very slowly. Regressing the reward from i.i.d. frames of many episodes (the
+        frame probe, benchmarks/probe_reward_from_frames.py) makes the encoder find
+        what the reward depends on within a few hundred steps.
+        """
+        if self.frame_reward_head is None:
+            raise ValueError("frame_reward_loss needs frame_reward_scale > 0 in the config")
+        frames = batch_to_torch(frames, self.return_scale.device)
+        embed = self.encode(frames.get("image"), frames["joints"])
+        return ((self.frame_reward_head(embed).squeeze(-1) - symlog(frames["reward"])) ** 2).mean()
 
     # ----------------------------------------------------------- value/actor
     @torch.no_grad()
