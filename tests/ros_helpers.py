@@ -23,6 +23,15 @@ from mbrl_ros.nodes.common import COMMAND_QOS, SENSOR_QOS  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def diagnostic_values(messages: list, status_name: str) -> dict:
+    """Key/values of the newest status called `status_name` among received DiagnosticArrays ({} if none)."""
+    for msg in reversed(messages):
+        for status in msg.status:
+            if status.name == status_name:
+                return {kv.key: kv.value for kv in status.values}
+    return {}
+
+
 def node_process(module: str, *ros_args: str, params_file: Path | None = None, log_path: Path | None = None,
                  env: dict | None = None) -> subprocess.Popen:
     """Start `python -m module --ros-args ...` as a separate process (own process group)."""
@@ -118,8 +127,4 @@ class Robot:
             spin_for(self.node, 0.03)
 
     def diag(self):
-        for msg in reversed(self.diags):
-            for s in msg.status:
-                if s.name == "mbrl_ros: controller":
-                    return {kv.key: kv.value for kv in s.values}
-        return {}
+        return diagnostic_values(self.diags, "mbrl_ros: controller")

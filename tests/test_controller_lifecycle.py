@@ -7,7 +7,6 @@ import time
 import numpy as np
 import pytest
 
-import mbrl_ros.envs as envs
 from tests.ros_helpers import ROOT, Robot, node_process, ros_node, spin_until, stop
 
 pytestmark = pytest.mark.ros
@@ -22,14 +21,6 @@ from mbrl_ros.safety import zero_command  # noqa: E402
 SHIPPED = ROOT / "models" / "reacher2d"
 # Small CEM so a tick fits the 50 ms period on a busy 2-core machine.
 FAST_PLANNER = """planner_config:='{"use_value": false, "num_samples": 64, "num_elites": 8, "iterations": 2}'"""
-
-
-@pytest.fixture(scope="module")
-def env():
-    e = envs.make("mbrl_ros/Reacher2D-v0", image_size=64)
-    e.reset(seed=0)
-    yield e
-    e.close()
 
 
 class Lifecycle:
@@ -56,7 +47,7 @@ class Lifecycle:
         return self._call(self.change, ChangeState.Request(transition=Transition(id=transition_id))).success
 
 
-def test_lifecycle_transitions_gate_commands(tmp_path, env):
+def test_lifecycle_transitions_gate_commands(tmp_path, reacher_env):
     store = tmp_path / "store"  # missing at first: configure must fail cleanly
     log = tmp_path / "controller.log"
     proc = node_process("mbrl_ros.nodes.controller_lifecycle_node", "-p", f"model_store:={store}",
@@ -64,7 +55,7 @@ def test_lifecycle_transitions_gate_commands(tmp_path, env):
                         params_file=ROOT / "config" / "robot.yaml", log_path=log)
     try:
         with ros_node() as node:
-            robot = Robot(node, env)
+            robot = Robot(node, reacher_env)
             lc = Lifecycle(node, "controller", robot, [proc])
             assert lc.state() == "unconfigured"
 
@@ -90,11 +81,11 @@ def test_lifecycle_transitions_gate_commands(tmp_path, env):
             assert len(robot.commands) >= 10, len(robot.commands)
             planned = [c for _, c in robot.commands]
             assert any(np.abs(c).max() > 1e-6 for c in planned), "an active controller commands something"
-            limits = np.array(env.unwrapped.action_spec.high)
+            limits = np.array(reacher_env.unwrapped.action_spec.high)
             assert all(np.all(np.abs(c) <= limits + 1e-9) for c in planned)
 
             # deactivate: exactly one zero command after the last planned one, then silence
-            zero = zero_command(env.unwrapped.action_spec)
+            zero = zero_command(reacher_env.unwrapped.action_spec)
             assert lc.set(Transition.TRANSITION_DEACTIVATE) is True
             robot.run(0.5)  # whatever was in flight arrives
             count = len(robot.commands)
@@ -129,7 +120,7 @@ def test_lifecycle_transitions_gate_commands(tmp_path, env):
     assert code == 0, log.read_text()[-3000:]
 
 
-def test_mbrl_ros_launch_robot_autostarts_the_lifecycle_controller(tmp_path, env):
+def test_mbrl_ros_launch_robot_autostarts_the_lifecycle_controller(tmp_path, reacher_env):
     """No lifecycle manager under `mbrl-ros launch`: autostart (the default) configures and activates."""
     log = tmp_path / "launch.log"
     with open(log, "wb") as out:
@@ -138,7 +129,7 @@ def test_mbrl_ros_launch_robot_autostarts_the_lifecycle_controller(tmp_path, env
                                 start_new_session=True)
     try:
         with ros_node() as node:
-            robot = Robot(node, env, command_topic="/forward_command_controller/commands")  # the launch default
+            robot = Robot(node, reacher_env, command_topic="/forward_command_controller/commands")  # the launch default
             lc = Lifecycle(node, "controller", robot, [proc])
             assert spin_until(node, lambda: len(robot.commands) >= 5, 30, [proc]), log.read_text()[-3000:]
             assert lc.state() == "active"

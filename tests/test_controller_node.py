@@ -2,7 +2,6 @@
 import numpy as np
 import pytest
 
-import mbrl_ros.envs as envs
 from tests.bundles import publish_tiny
 from tests.ros_helpers import ROOT, Robot, node_process, ros_node, spin_until, stop
 
@@ -12,17 +11,9 @@ from std_srvs.srv import SetBool  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def env():
-    e = envs.make("mbrl_ros/Reacher2D-v0", image_size=64)
-    e.reset(seed=0)
-    yield e
-    e.close()
-
-
-@pytest.fixture(scope="module")
-def controller(tmp_path_factory, env):
+def controller(tmp_path_factory, reacher_env):
     store = tmp_path_factory.mktemp("store")
-    publish_tiny(store, env, horizon=5)
+    publish_tiny(store, reacher_env, horizon=5)
     log = store.parent / "controller.log"
     proc = node_process("mbrl_ros.nodes.controller_node", "-p", f"model_store:={store}", "-p", "use_sim_time:=false",
                         "-p", """planner_config:='{"num_samples": 64, "num_elites": 8, "iterations": 2}'""",
@@ -32,16 +23,16 @@ def controller(tmp_path_factory, env):
     assert stop(proc) == 0, log.read_text()[-3000:]
 
 
-def test_plans_then_zeroes_when_camera_stops_and_survives_garbage(controller, env):
+def test_plans_then_zeroes_when_camera_stops_and_survives_garbage(controller, reacher_env):
     proc, log = controller
     with ros_node() as node:
-        robot = Robot(node, env)
+        robot = Robot(node, reacher_env)
         assert spin_until(node, lambda: robot.pub_js.get_subscription_count() > 0, 30, [proc])
         robot.run(2.0)
         assert spin_until(node, lambda: robot.diag().get("mode") == "plan", 10, [proc]), robot.diag()
         planned = [c for t, c in robot.commands[-10:]]
         assert any(np.abs(c).max() > 1e-6 for c in planned), "a planning controller commands something"
-        limits = np.array(env.unwrapped.action_spec.high)
+        limits = np.array(reacher_env.unwrapped.action_spec.high)
         assert all(np.all(np.abs(c) <= limits + 1e-9) for c in planned)
 
         # camera stops: within the timeout the controller publishes zero
@@ -67,10 +58,10 @@ def test_plans_then_zeroes_when_camera_stops_and_survives_garbage(controller, en
         assert spin_until(node, lambda: robot.diag().get("mode") == "plan", 10, [proc]), robot.diag()
 
 
-def test_enable_service_disables_commands(controller, env):
+def test_enable_service_disables_commands(controller, reacher_env):
     proc, _ = controller
     with ros_node() as node:
-        robot = Robot(node, env)
+        robot = Robot(node, reacher_env)
         client = node.create_client(SetBool, "/mbrl/controller/enable")
         assert spin_until(node, client.service_is_ready, 20, [proc])
         future = client.call_async(SetBool.Request(data=False))

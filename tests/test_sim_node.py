@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from tests.ros_helpers import ROOT, node_process, spin_for, spin_until, stop, ros_node
+from tests.ros_helpers import ROOT, diagnostic_values, node_process, spin_for, spin_until, stop, ros_node
 
 pytestmark = pytest.mark.ros
 
@@ -36,11 +36,7 @@ class Recorder:
         node.create_subscription(Clock, "/clock", self.clock.append, 10)
 
     def diag_values(self):
-        for msg in reversed(self.diags):
-            for status in msg.status:
-                if status.name == "mbrl_ros: sim":
-                    return {kv.key: kv.value for kv in status.values}
-        return {}
+        return diagnostic_values(self.diags, "mbrl_ros: sim")
 
 
 def test_streams_rates_and_stamps(sim):

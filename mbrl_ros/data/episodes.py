@@ -178,6 +178,7 @@ class SequenceSampler:
             if len(ep["reward"]) >= self.seq_len:
                 self.episodes.append(ep)
         self._windows = np.array([len(ep["reward"]) - self.seq_len + 1 for ep in self.episodes], np.int64)
+        self._frames = np.array([len(ep["reward"]) - 1 for ep in self.episodes], np.int64)  # steps >= 1
 
     @property
     def num_steps(self) -> int:
@@ -188,9 +189,8 @@ class SequenceSampler:
         placeholder), as [count, ...] arrays of `keys` (those the episodes have)."""
         if not self.episodes:
             raise ValueError(f"no episode has at least seq_len={self.seq_len} steps")
-        lengths = np.array([len(ep["reward"]) - 1 for ep in self.episodes], np.int64)
-        which = self.rng.choice(len(self.episodes), size=count, p=lengths / lengths.sum())
-        steps = 1 + (self.rng.random(count) * lengths[which]).astype(np.int64)
+        which = self.rng.choice(len(self.episodes), size=count, p=self._frames / self._frames.sum())
+        steps = 1 + (self.rng.random(count) * self._frames[which]).astype(np.int64)
         return {k: np.stack([self.episodes[e][k][t] for e, t in zip(which, steps)])
                 for k in keys if k in self.episodes[0]}
 

@@ -57,15 +57,15 @@ def parse_overrides(items: list[str]) -> dict:
 
 
 def load_episodes(args: argparse.Namespace):
-    """(episodes, IngestConfig | ObsSpec | None) from --bags (ingesting first) or --cache
-    (the ObsSpec recorded in the cache, if any)."""
+    """(episodes, ObsSpec or None, ActionSpec or None) from --bags (ingesting first, specs from
+    the ingest config) or --cache (the ObsSpec recorded in the cache, if any; no action limits)."""
     from ..data.episodes import EpisodeCache
 
     if args.cache is not None:
         if not args.cache.is_dir():
             raise SystemExit(f"mbrl-ros train: cache folder {args.cache} does not exist")
         cache = EpisodeCache(args.cache)
-        return cache.episodes(), cache.obs_spec
+        return cache.episodes(), cache.obs_spec, None
     from ..data.bags import ingest_bags
     from ..data.ingest_cli import load_config
 
@@ -73,19 +73,18 @@ def load_episodes(args: argparse.Namespace):
     cache = EpisodeCache(args.out / "cache")
     report = ingest_bags(args.bags, cache, config)
     print(report.summary(), file=sys.stderr)
-    return cache.episodes(), config
+    return cache.episodes(), config.obs_spec, config.action_spec
 
 
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from ..spec import ObsSpec
     from ..world_model.config import WorldModelConfig
     from .trainer import Trainer
 
     torch.set_num_threads(max(1, args.threads))
     args.out.mkdir(parents=True, exist_ok=True)
-    episodes, ingest_config = load_episodes(args)
+    episodes, obs_spec, action_spec = load_episodes(args)
     if not episodes:
         print("mbrl-ros train: no episodes to train on (did ingestion fail? see above)", file=sys.stderr)
         return 1
@@ -103,8 +102,6 @@ def run(args: argparse.Namespace) -> int:
                   file=sys.stderr)
             return 1
         config = WorldModelConfig.preset(args.preset, **parse_overrides(args.overrides))
-        obs_spec = ingest_config if isinstance(ingest_config, ObsSpec) else getattr(ingest_config, "obs_spec", None)
-        action_spec = getattr(ingest_config, "action_spec", None)
         trainer = Trainer.create(config, episodes, obs_spec=obs_spec,
                                  action_dim=action_spec.dim if action_spec else None,
                                  seed=args.seed, log_dir=log_dir, device=args.device, action_spec=action_spec)
