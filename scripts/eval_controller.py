@@ -49,16 +49,32 @@ def main() -> int:
     env = envs.make(args.env, image_size=image_size, render_image=bundle.obs_spec.has_image)
     policy = PlannerPolicy(bundle, args.planner, json.loads(args.planner_config), seed=0)
     start = time.perf_counter()
-    planned = evaluate(env, policy, args.episodes, desc="planner")
+    planned_infos, random_infos = [], []
+    planned = evaluate(env, policy, args.episodes, desc="planner", infos=planned_infos)
     seconds = time.perf_counter() - start
-    random = evaluate(env, RandomPolicy(env.action_space.shape[0]), args.episodes, desc="random")
-    print(json.dumps({"model": bundle.version, "env": args.env, "planner": args.planner,
-                      "episodes": args.episodes, "planner_return_mean": float(np.mean(planned)),
-                      "planner_returns": [round(r, 2) for r in planned],
-                      "random_return_mean": float(np.mean(random)),
-                      "random_returns": [round(r, 2) for r in random],
-                      "planner_seconds_per_episode": seconds / args.episodes}, indent=1))
+    random = evaluate(env, RandomPolicy(env.action_space.shape[0]), args.episodes, desc="random", infos=random_infos)
+    report = {"model": bundle.version, "env": args.env, "planner": args.planner,
+              "planner_config": json.loads(args.planner_config), "episodes": args.episodes,
+              "planner_return_mean": float(np.mean(planned)), "planner_returns": [round(r, 2) for r in planned],
+              "random_return_mean": float(np.mean(random)), "random_returns": [round(r, 2) for r in random],
+              "planner_seconds_per_episode": seconds / args.episodes}
+    report.update(success_figures("planner", planned_infos))
+    report.update(success_figures("random", random_infos))
+    print(json.dumps(report, indent=1))
     return 0
+
+
+def success_figures(name: str, infos: list[list[dict]]) -> dict:
+    """For reaching tasks (info has "distance"/"success"): how close the episodes ended and how
+    much of each episode was spent at the target; {} for envs without them."""
+    import numpy as np
+
+    if not infos or not infos[0] or "distance" not in infos[0][-1]:
+        return {}
+    final = [ep[-1]["distance"] for ep in infos]
+    return {f"{name}_final_distance_m_mean": round(float(np.mean(final)), 4),
+            f"{name}_success_at_end": f"{sum(ep[-1]['success'] for ep in infos)}/{len(infos)}",
+            f"{name}_time_at_target": round(float(np.mean([np.mean([i["success"] for i in ep]) for ep in infos])), 3)}
 
 
 if __name__ == "__main__":

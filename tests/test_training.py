@@ -215,3 +215,33 @@ def test_frame_reward_head_trains_the_encoder_and_resumes(tmp_path, episodes):
         Trainer.resume(ckpt, episodes[:3], config_overrides={"frame_reward_scale": 0.0})
     with pytest.raises(ValueError, match="needs frame_reward_scale > 0"):
         Trainer.create(tiny(), episodes[:3]).model.frame_reward_loss(frames)
+
+
+def test_value_from_real_learns_the_recorded_return():
+    """value_from="real": the value head fits TD(lambda) returns of the recorded rewards and
+    terminations (no actor), so it knows how many steps an episode has left."""
+    length, gamma = 12, 0.9
+    rng = np.random.default_rng(0)
+    eps = []
+    for _ in range(6):
+        t = np.arange(length, dtype=np.float32)
+        eps.append({"joints": np.stack([t / length, rng.normal(0, 0.01, length).astype(np.float32)], 1),
+                    "action": rng.uniform(-1, 1, (length, 1)).astype(np.float32),
+                    "reward": np.r_[0.0, np.ones(length - 1)].astype(np.float32),
+                    "is_first": t == 0, "is_terminal": t == length - 1})
+    config = tiny(train_actor=False, value_from="real", discount=gamma, lambda_=0.95, slow_value_rate=0.1,
+                  lr_value=3e-3, seq_len=8)
+    trainer = Trainer.create(config, eps, seed=0)
+    assert trainer.model.has_value and config.has_value
+    trainer.train(600, progress=False)
+    model = trainer.model.eval()
+    with torch.no_grad():
+        post = model.observe({k: v[None] for k, v in eps[0].items()}, sample=False)
+        got = model.value_from_features(model.features(post["h"], post["z"]))[0].numpy()
+    steps_left = length - 1 - np.arange(length)
+    expected = (1 - gamma ** steps_left) / (1 - gamma)    # 6.9 at the start .. 0 at the end
+    assert np.abs(got[:-1] - expected[:-1]).mean() < 0.6, (got, expected)
+    assert got[1] > got[-3] + 3.0  # early states are worth clearly more than late ones
+
+    with pytest.raises(ValueError, match="value_from"):
+        tiny(value_from="monte_carlo")

@@ -6,7 +6,7 @@ the model-based agent and the SB3 baselines are measured the same way.
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Optional
 
 import gymnasium as gym
 import numpy as np
@@ -60,24 +60,31 @@ class FunctionPolicy(Policy):
         return np.asarray(self.fn(obs), np.float32)
 
 
-def run_episode(env: gym.Env, policy: Policy, seed: int) -> tuple[float, int]:
-    """One episode; returns (undiscounted return, env steps)."""
+def run_episode(env: gym.Env, policy: Policy, seed: int, infos: Optional[list] = None) -> tuple[float, int]:
+    """One episode; returns (undiscounted return, env steps). `infos`: a list to append each step's info to."""
     obs, _ = env.reset(seed=seed)
     policy.reset()
     total, steps = 0.0, 0
     while True:
-        obs, reward, terminated, truncated, _ = env.step(policy.act(obs))
+        obs, reward, terminated, truncated, info = env.step(policy.act(obs))
         total += float(reward)
         steps += 1
+        if infos is not None:
+            infos.append(info)
         if terminated or truncated:
             return total, steps
 
 
-def evaluate(env: gym.Env, policy: Policy, episodes: int, desc: str = "eval", progress: bool = True) -> list[float]:
+def evaluate(env: gym.Env, policy: Policy, episodes: int, desc: str = "eval", progress: bool = True,
+             infos: Optional[list] = None) -> list[float]:
     """Returns of `episodes` evaluation episodes on the fixed eval seeds (no exploration noise:
-    the caller passes its greedy policy). These steps are not counted as training env steps."""
+    the caller passes its greedy policy). These steps are not counted as training env steps.
+    `infos`: a list that gets one list of step infos per episode."""
     returns = []
     for i in tqdm(range(episodes), desc=desc, leave=False, disable=not progress):
-        ret, _ = run_episode(env, policy, EVAL_SEED_BASE + i)
+        episode_infos = [] if infos is not None else None
+        ret, _ = run_episode(env, policy, EVAL_SEED_BASE + i, episode_infos)
         returns.append(ret)
+        if infos is not None:
+            infos.append(episode_infos)
     return returns

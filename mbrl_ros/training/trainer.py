@@ -8,8 +8,9 @@ Online use (trainer node): `add_episodes(eps)`, `train(steps)`, `save(path)`.
 
 Each step: one world-model update on a [batch_size, seq_len] window sample, then
 (if config.train_actor) one actor and one value update on imagined rollouts
-started from the posterior states, then the slow value EMA. Three Adam
-optimisers, each with global-norm gradient clipping.
+started from the posterior states (with value_from="real" the value is instead
+fitted to TD(lambda) returns along the real window), then the slow value EMA.
+Three Adam optimisers, each with global-norm gradient clipping.
 
 Resuming restores the step, all optimiser states, the torch RNG and the window
 sampler's RNG, so a resumed run takes the same next steps as an uninterrupted one
@@ -27,7 +28,7 @@ from tqdm import tqdm
 
 from ..data.episodes import Episode, SequenceSampler
 from ..spec import ActionSpec, ObsSpec
-from ..world_model.behavior import behavior_losses
+from ..world_model.behavior import behavior_losses, real_value_loss
 from ..world_model.checkpoint import load_checkpoint, model_from_payload, save_checkpoint
 from ..world_model.config import WorldModelConfig
 from ..world_model.model import WorldModel, batch_to_torch
@@ -38,7 +39,7 @@ PREVIEW_SEED = 20240601
 
 # Config fields that shape the weights (or what the heads mean): fixed for a checkpoint's life.
 ARCHITECTURE_FIELDS = ("deter", "stoch", "hidden", "mlp_layers", "cnn_depth", "joint_embed", "min_std",
-                       "train_actor", "keypoints", "conv_features")
+                       "train_actor", "value_from", "keypoints", "conv_features")
 
 
 def infer_specs(episodes: list[Episode]) -> tuple[ObsSpec, int]:
@@ -163,14 +164,23 @@ class Trainer:
         h, z = metrics.pop("_states")
         metrics["grad_norm/world"] = self._update("world", world_loss, model.world_parameters())
 
+        value_loss = None
+        if cfg.value_from == "real":
+            value_loss, value_metrics = real_value_loss(model, h, z, batch)
+            metrics.update(value_metrics)
         if cfg.train_actor:
             h, z = h.flatten(0, 1), z.flatten(0, 1)
             if h.shape[0] > cfg.imag_starts:
                 keep = torch.randperm(h.shape[0], device=h.device)[:cfg.imag_starts]
                 h, z = h[keep], z[keep]
-            actor_loss, value_loss, behavior_metrics = behavior_losses(model, h, z)
+            actor_loss, imagined_value_loss, behavior_metrics = behavior_losses(model, h, z)
+            if value_loss is None:
+                value_loss = imagined_value_loss
+            else:  # the actor still bootstraps from the (real-data) slow value
+                behavior_metrics.pop("value/loss")
             metrics.update(behavior_metrics)
             metrics["grad_norm/actor"] = self._update("actor", actor_loss, model.actor.parameters())
+        if value_loss is not None:
             metrics["grad_norm/value"] = self._update("value", value_loss, model.value_head.parameters())
             model.update_slow_value()
         self.step += 1

@@ -114,3 +114,27 @@ def behavior_losses(model, start_h: torch.Tensor, start_z: torch.Tensor) -> tupl
         "value/loss": value_loss.detach(),
     }
     return actor_loss, value_loss, metrics
+
+
+def real_value_loss(model, h: torch.Tensor, z: torch.Tensor, batch: dict) -> tuple[torch.Tensor, dict]:
+    """Value loss on the replayed real windows (config.value_from == "real").
+
+    h, z: posterior states [B, T, ...] of the batch (detached); targets are TD(lambda) returns
+    of the *recorded* rewards and terminations, bootstrapped with the slow value net. This
+    is the value of the behaviour that collected the data (the planner + exploration, on the
+    robot): one step of policy iteration when the planner bootstraps from it. Why have it
+    besides the imagined one: a planner whose short horizon cannot see a slow failure (the
+    inverted pendulum's cart drifting into the end of its rail) needs a value that knows
+    about it from the first episodes, before an actor trained in imagination is any good.
+    """
+    cfg = model.config
+    feat = model.features(h, z).detach()                             # [B, T, F]
+    with torch.no_grad():
+        slow_value = model.slow_value_from_features(feat)             # [B, T]
+    reward = batch["reward"].to(feat.dtype)
+    cont = 1.0 - batch["is_terminal"].to(feat.dtype)
+    # Time-major for lambda_returns: reward[t]/cont[t] are recorded on arriving at step t.
+    returns = lambda_returns(reward.T, cont.T, slow_value.T, cfg.discount, cfg.lambda_)  # [T-1, B]
+    value_pred = model.value_head(feat[:, :-1]).squeeze(-1).T        # symlog space
+    loss = ((value_pred - symlog(returns)) ** 2).mean()
+    return loss, {"value/loss": loss.detach(), "value/real_return": returns.mean().detach()}

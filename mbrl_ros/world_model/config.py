@@ -45,6 +45,10 @@ class WorldModelConfig:
 
     # --- behaviour learning (actor + value on imagined rollouts) -------------
     train_actor: bool = True
+    # What the value head learns: "imagined" = the returns of the actor's imagined rollouts
+    # (Dreamer; needs train_actor), "real" = TD(lambda) returns along the replayed real windows,
+    # i.e. the value of whatever produced the data (the planner, on a robot) (behavior.py).
+    value_from: str = "imagined"
     horizon: int = 15         # imagination horizon (V3)
     discount: float = 0.99    # gamma; per-step, matches 50 Hz-ish control
     lambda_: float = 0.95     # TD(lambda) (V3)
@@ -77,6 +81,11 @@ class WorldModelConfig:
             raise ValueError(f"unknown world-model preset '{name}', choose one of {list(table)}")
         return cls.from_dict({**table[name], **overrides})
 
+    @property
+    def has_value(self) -> bool:
+        """Whether a value head is trained (and exported for the planners to bootstrap from)."""
+        return self.train_actor or self.value_from == "real"
+
     def to_dict(self) -> dict:
         return asdict(self)
 
@@ -108,6 +117,8 @@ class WorldModelConfig:
             raise ValueError(f"WorldModelConfig.seq_len must be >= 2, got {self.seq_len}")
         if self.mlp_layers < 0:
             raise ValueError(f"WorldModelConfig.mlp_layers must be >= 0, got {self.mlp_layers}")
+        if self.value_from not in ("imagined", "real"):
+            raise ValueError(f"WorldModelConfig.value_from must be 'imagined' or 'real', got {self.value_from!r}")
         if not 0.0 < self.discount <= 1.0 or not 0.0 <= self.lambda_ <= 1.0:
             raise ValueError(f"discount must be in (0, 1] and lambda_ in [0, 1], got {self.discount}, {self.lambda_}")
 

@@ -92,7 +92,7 @@ class WorldModel(nn.Module):
         self.slow_value_head = copy.deepcopy(self.value_head).requires_grad_(False)
         self.actor = Actor(feat_dim, self.action_dim, cfg.hidden, cfg.mlp_layers)
         self.register_buffer("return_scale", torch.ones(()))
-        self.has_value = bool(cfg.train_actor)
+        self.has_value = cfg.has_value
 
     # ------------------------------------------------------------------ parts
     def world_parameters(self) -> list[nn.Parameter]:
