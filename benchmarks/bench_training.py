@@ -40,17 +40,18 @@ def collect(cache_dir: Path, env_id: str, episodes: int, seed0: int, image_size:
     eps = [rollout_episode(env, policy, seed=seed0 + i)
            for i in tqdm(range(episodes), desc=f"collect {cache_dir.name}")]
     env.close()
-    cache.add(eps, key, f"{env_id.split('/')[-1]}-random", obs_spec=env.unwrapped.obs_spec)
+    cache.add(eps, key, f"{env_id.split('/')[-1]}-random", obs_spec=env.unwrapped.obs_spec,
+              action_spec=env.unwrapped.action_spec)
 
 
-def obs_spec_of(env_id: str, image_size: int, image: bool):
-    """The env's ObsSpec (for caches written before the cache recorded it)."""
+def specs_of(env_id: str, image_size: int, image: bool):
+    """The env's (ObsSpec, ActionSpec) (for caches written before the cache recorded them)."""
     import mbrl_ros.envs as envs
 
     env = envs.make(env_id, image_size=image_size, render_image=image)
-    spec = env.unwrapped.obs_spec
+    specs = env.unwrapped.obs_spec, env.unwrapped.action_spec
     env.close()
-    return spec
+    return specs
 
 
 def main(argv=None) -> int:
@@ -93,9 +94,11 @@ def main(argv=None) -> int:
     train_eps = train_cache.episodes()
     heldout = EpisodeCache(data / f"heldout{args.heldout_episodes}").episodes()
     config = WorldModelConfig.preset(args.preset, **parse_overrides(args.overrides))
-    obs_spec = train_cache.obs_spec or obs_spec_of(args.env, args.image_size, not args.no_image)
+    env_specs = specs_of(args.env, args.image_size, not args.no_image)
+    obs_spec = train_cache.obs_spec or env_specs[0]
+    action_spec = train_cache.action_spec or env_specs[1]
     trainer = Trainer.create(config, train_eps, obs_spec=obs_spec, action_dim=int(train_eps[0]["action"].shape[1]),
-                             seed=args.seed, log_dir=args.out / "tb", device=args.device)
+                             seed=args.seed, log_dir=args.out / "tb", device=args.device, action_spec=action_spec)
     ckpt = args.out / "checkpoint.pt"
 
     start = time.perf_counter()

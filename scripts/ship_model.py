@@ -21,6 +21,8 @@ def main() -> int:
     parser.add_argument("--checkpoint", type=Path, required=True)
     parser.add_argument("--task", default="reacher2d", help="folder name under models/")
     parser.add_argument("--horizon", type=int, default=10, help="fused imagine horizon (the planners' default)")
+    parser.add_argument("--env", default="mbrl_ros/Reacher2D-v0",
+                        help="the robot the model is for: its command limits go into the bundle")
     args = parser.parse_args()
 
     import torch
@@ -30,8 +32,10 @@ def main() -> int:
     from mbrl_ros.world_model.checkpoint import load_checkpoint
 
     store = ROOT / "models" / args.task
-    result = export_checkpoint(args.checkpoint, store, horizon=args.horizon, keep=1)
     payload = load_checkpoint(args.checkpoint)
+    action_spec = robot_action_spec(args.env, payload)
+    result = export_checkpoint(args.checkpoint, store, horizon=args.horizon, keep=1, action_spec=action_spec)
+    payload["action_spec"] = action_spec.to_dict()
     payload["optimizers"] = {}
     extra = dict(payload.get("extra") or {})
     for key in ("torch_rng", "sampler_rng"):
@@ -45,6 +49,27 @@ def main() -> int:
     size = sum(p.stat().st_size for p in store.rglob("*") if p.is_file())
     print(f"shipped {result.version} to {store} ({size / 2**20:.1f} MiB); parity {result.parity}")
     return 0
+
+
+def robot_action_spec(env_id: str, payload: dict):
+    """The env's ActionSpec, which the controller scales its [-1, 1] actions into.
+
+    A checkpoint trained from a cache that did not record the limits has none (or the
+    unnamed [-1, 1] default); a bundle made from it would make the controller publish
+    normalised actions as robot units. A checkpoint that does carry limits must agree.
+    """
+    import mbrl_ros.envs as envs
+    from mbrl_ros.spec import ActionSpec
+
+    env = envs.make(env_id, render_image=False)
+    spec = env.unwrapped.action_spec
+    env.close()
+    recorded = ActionSpec.from_dict(payload["action_spec"]) if payload.get("action_spec") else None
+    if recorded is not None and recorded.names and recorded.to_dict() != spec.to_dict():
+        raise SystemExit(f"the checkpoint's action limits {recorded.to_dict()} are not {env_id}'s {spec.to_dict()}")
+    if recorded is not None and recorded.dim != spec.dim:
+        raise SystemExit(f"the checkpoint has {recorded.dim} actions, {env_id} has {spec.dim}")
+    return spec
 
 
 if __name__ == "__main__":

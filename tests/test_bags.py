@@ -342,6 +342,9 @@ def test_collect_then_ingest_reproduces_rollout(tmp_path, storage):
     # the shoulder is an unlimited hinge: the recorded config says so, and the cache keeps the spec
     assert config.continuous_joints == ("shoulder",)
     assert cache.obs_spec == config.obs_spec and cache.obs_spec.angle_joints == (0,)
+    # ... and the robot's command limits, which training from the cache puts into the bundle
+    assert cache.action_spec == config.action_spec == env.unwrapped.action_spec
+    assert EpisodeCache(tmp_path / "cache").action_spec == config.action_spec  # read back from the index
 
 
 def test_continuous_joints_map_to_angle_entries():

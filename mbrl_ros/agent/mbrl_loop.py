@@ -267,7 +267,7 @@ class MBRLAgent:
             if terminated or truncated:
                 episode = recorder.episode()
                 self.cache.add([episode], source_key=f"episode{self.episodes:06d}", source_name="agent",
-                               obs_spec=self.obs_spec)
+                               obs_spec=self.obs_spec, action_spec=self.action_spec)
                 if self.trainer is not None:
                     self.trainer.add_episodes(self._training_view([episode]))
                 self.episodes += 1

@@ -312,7 +312,8 @@ def _ingest_one(bag: Path, cache: EpisodeCache, config: IngestConfig, reward_fn,
     except IngestError as exc:
         result.error = str(exc)
         return result
-    report.paths += cache.add(episodes, result.key, source_name=bag.name, obs_spec=config.obs_spec)
+    report.paths += cache.add(episodes, result.key, source_name=bag.name, obs_spec=config.obs_spec,
+                                  action_spec=config.action_spec)
     result.status = "ingested"
     result.episodes = len(episodes)
     result.steps = sum(len(ep["reward"]) for ep in episodes)

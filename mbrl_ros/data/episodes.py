@@ -113,17 +113,28 @@ class EpisodeCache:
         raw = self._index.get("obs_spec")
         return ObsSpec.from_dict(raw) if raw else None
 
+    @property
+    def action_spec(self):
+        """The ActionSpec recorded with the episodes (the robot's command limits), or None."""
+        from mbrl_ros.spec import ActionSpec
+
+        raw = self._index.get("action_spec")
+        return ActionSpec.from_dict(raw) if raw else None
+
     def add(self, episodes: Iterable[Episode], source_key: str, source_name: str = "",
-            obs_spec=None) -> list[Path]:
+            obs_spec=None, action_spec=None) -> list[Path]:
         """Store episodes coming from one source; returns their paths ([] if already ingested).
 
-        `obs_spec` (the source's ObsSpec) is recorded so training from the cache alone knows
-        the joint names and which joints are angles; the latest one given wins.
+        `obs_spec` and `action_spec` (the source's) are recorded so training from the cache
+        alone knows the joint names, which joints are angles and the robot's command limits
+        (which a model bundle carries to the controller); the latest ones given win.
         """
         if self.has_source(source_key):
             return []
         if obs_spec is not None:
             self._index["obs_spec"] = obs_spec.to_dict()
+        if action_spec is not None:
+            self._index["action_spec"] = action_spec.to_dict()
         paths = []
         for i, ep in enumerate(episodes):
             stem = f"{_safe(source_name or source_key)[:40]}-{source_key[:12]}-{i:04d}"

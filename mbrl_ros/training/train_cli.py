@@ -58,14 +58,14 @@ def parse_overrides(items: list[str]) -> dict:
 
 def load_episodes(args: argparse.Namespace):
     """(episodes, ObsSpec or None, ActionSpec or None) from --bags (ingesting first, specs from
-    the ingest config) or --cache (the ObsSpec recorded in the cache, if any; no action limits)."""
+    the ingest config) or --cache (the specs recorded in the cache, if any)."""
     from ..data.episodes import EpisodeCache
 
     if args.cache is not None:
         if not args.cache.is_dir():
             raise SystemExit(f"mbrl-ros train: cache folder {args.cache} does not exist")
         cache = EpisodeCache(args.cache)
-        return cache.episodes(), cache.obs_spec, None
+        return cache.episodes(), cache.obs_spec, cache.action_spec
     from ..data.bags import ingest_bags
     from ..data.ingest_cli import load_config
 
