@@ -319,3 +319,20 @@ def test_runs_on_random_gru_latent_model(name):
         result = planner.plan(model.initial_state())
         assert_valid(result, dim=3)
         assert np.isfinite(result.info["predicted_return"]) and result.info["transitions"] > 0
+
+
+def test_mcts_cem_proposal_refines_the_warm_start():
+    """proposal="cem": CEM refits move the warm-start line before the tree search, so a
+    small tree (16 simulations, too few to find the answer itself) lands near LQR."""
+    model = DoubleIntegratorModel(**DI)
+    u_lqr = model.lqr_first_action(S0, 5, GAMMA)
+    base = {"horizon": 5, "discount": GAMMA, "simulations": 16, "leaves_per_round": 8}
+    tree_only = make_planner("mcts", model, base, seed=0).plan(state_of(S0))
+    with_cem = make_planner("mcts", model, {**base, "proposal": "cem", "cem_samples": 128, "cem_iterations": 4},
+                            seed=0).plan(state_of(S0))
+    assert_valid(with_cem)
+    assert abs(with_cem.action[0] - u_lqr) < 0.1, (with_cem.action, u_lqr)
+    assert abs(with_cem.action[0] - u_lqr) < abs(tree_only.action[0] - u_lqr)
+    assert with_cem.info["transitions"] > tree_only.info["transitions"]  # the CEM refits are counted
+    with pytest.raises(ValueError, match="proposal"):
+        make_planner("mcts", model, {"proposal": "random"})

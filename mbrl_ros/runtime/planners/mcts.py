@@ -58,6 +58,13 @@ class MCTSConfig:
     action_selection: "visits" (most visited root child, ties by Q: robust, the
         default) or "q" (best mean Q among children visited >= 2 times).
     initial_capacity: nodes preallocated (the arrays double when full).
+    proposal: where the warm-start plan (children's proposal and rollout line) comes
+        from each tick: "warm" = the previous tick's best line, shifted; "cem" = that,
+        refined first by `cem_iterations` CEM refits of `cem_samples` sequences. With
+        few simulations a tree over several action dimensions is only 2-3 levels deep,
+        so on tasks where the whole action sequence must move together (the camera
+        reacher's swing) the tree alone barely improves on its warm start; the CEM
+        proposal gives it a good line to branch around (docs/planners.md).
     """
 
     horizon: int = 8
@@ -77,6 +84,9 @@ class MCTSConfig:
     reuse_tolerance: float = 1e-3
     action_selection: str = "visits"
     initial_capacity: int = 2048
+    proposal: str = "warm"
+    cem_samples: int = 64
+    cem_iterations: int = 1
     action_low: BoundSpec = -1.0
     action_high: BoundSpec = 1.0
     time_budget_s: Optional[float] = None
@@ -96,6 +106,10 @@ class MCTSConfig:
         self.discount = check_range(own, "discount", self.discount, 0.0, 1.0, low_open=True)
         self.reuse_tolerance = check_range(own, "reuse_tolerance", self.reuse_tolerance, 0.0, np.inf, high_open=True)
         self.initial_capacity = check_positive_int(own, "initial_capacity", self.initial_capacity, minimum=2)
+        if self.proposal not in ("warm", "cem"):
+            raise ValueError(f"MCTSConfig: proposal must be 'warm' or 'cem', got {self.proposal!r}")
+        self.cem_samples = check_positive_int(own, "cem_samples", self.cem_samples, minimum=2)
+        self.cem_iterations = check_positive_int(own, "cem_iterations", self.cem_iterations)
         if self.action_selection not in ("visits", "q"):
             raise ValueError(f"MCTSConfig: action_selection must be 'visits' or 'q', got {self.action_selection!r}")
         if self.time_budget_s is not None:
@@ -218,6 +232,16 @@ class MCTSPlanner(Planner):
         self.proposal_std = (cfg.proposal_std * self.bounds.half_range).astype(np.float32)
         self.refine_std = (cfg.refine_std * self.bounds.half_range).astype(np.float32)
         self.warm = np.tile(self.bounds.safe, (cfg.horizon, 1))  # [H, A] warm-start plan
+        self._cem = None
+        if cfg.proposal == "cem":
+            from mbrl_ros.runtime.planners.cem import CEMConfig, CEMPlanner
+
+            cem_config = CEMConfig(horizon=cfg.horizon, num_samples=cfg.cem_samples,
+                                   num_elites=max(2, cfg.cem_samples // 8), iterations=cfg.cem_iterations,
+                                   discount=cfg.discount, use_value=cfg.use_value,
+                                   action_low=cfg.action_low, action_high=cfg.action_high)
+            self._cem = CEMPlanner(model, cem_config, seed=None if seed is None else seed + 1)
+            self._cem.auto_advance = False  # its plan is re-seeded from self.warm every tick
 
     # -- selection -------------------------------------------------------------
 
@@ -348,6 +372,8 @@ class MCTSPlanner(Planner):
         t.set_root(state)
         done = rounds = transitions = 0
         deadline_hit = False
+        if self._cem is not None and not past(deadline):
+            transitions += self._refine_warm_start(state, deadline)
         while done < cfg.simulations:
             if past(deadline):
                 deadline_hit = True
@@ -369,6 +395,17 @@ class MCTSPlanner(Planner):
             done += len(paths)
             rounds += 1
         return self._result(rounds, transitions, deadline_hit)
+
+    def _refine_warm_start(self, state: LatentState, deadline: Optional[float]) -> int:
+        """proposal="cem": CEM refits starting from the warm-start plan; their mean becomes
+        the plan the tree proposes around and rolls out with. Returns transitions used."""
+        sampler = self._cem.sampler
+        sampler.reset()
+        sampler.mean[:] = self.warm
+        result = self._cem.plan(state, deadline)
+        if np.isfinite(result.info.get("predicted_return", np.nan)):
+            self.warm[:] = sampler.mean
+        return int(result.info.get("transitions", 0))
 
     def _best_child(self, node: int) -> int:
         t = self.tree
