@@ -29,6 +29,8 @@ def main() -> int:
     parser.add_argument("--planner", default="cem")
     parser.add_argument("--planner-config", default="{}", help="JSON of planner config fields")
     parser.add_argument("--horizon", type=int, default=10, help="export horizon for --checkpoint")
+    parser.add_argument("--per-episode", action="store_true",
+                        help="also print one line per planner episode (reaching tasks: distances to the target)")
     args = parser.parse_args()
 
     import numpy as np
@@ -61,7 +63,23 @@ def main() -> int:
     report.update(success_figures("planner", planned_infos))
     report.update(success_figures("random", random_infos))
     print(json.dumps(report, indent=1))
+    if args.per_episode:
+        for ret, episode in zip(planned, planned_infos):
+            print(episode_line(ret, episode))
     return 0
+
+
+def episode_line(ret: float, infos: list[dict]) -> str:
+    import numpy as np
+
+    line = f"return {ret:7.1f}"
+    if infos and "distance" in infos[-1]:
+        d = 100 * np.array([i["distance"] for i in infos])
+        near = np.flatnonzero(d < 3.0)
+        line += (f"  distance (cm): start {d[0]:5.1f}  min {d.min():4.1f}  final {d[-1]:4.1f}  "
+                 f"mean of the second half {d[len(d) // 2:].mean():4.1f}  first within 3 cm at step "
+                 f"{near[0] + 1 if near.size else '-'}")
+    return line
 
 
 def success_figures(name: str, infos: list[list[dict]]) -> dict:
