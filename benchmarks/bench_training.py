@@ -94,9 +94,10 @@ def main(argv=None) -> int:
     train_eps = train_cache.episodes()
     heldout = EpisodeCache(data / f"heldout{args.heldout_episodes}").episodes()
     config = WorldModelConfig.preset(args.preset, **parse_overrides(args.overrides))
-    env_specs = specs_of(args.env, args.image_size, not args.no_image)
-    obs_spec = train_cache.obs_spec or env_specs[0]
-    action_spec = train_cache.action_spec or env_specs[1]
+    obs_spec, action_spec = train_cache.obs_spec, train_cache.action_spec
+    if obs_spec is None or action_spec is None:  # a cache written before it recorded them
+        env_obs_spec, env_action_spec = specs_of(args.env, args.image_size, not args.no_image)
+        obs_spec, action_spec = obs_spec or env_obs_spec, action_spec or env_action_spec
     trainer = Trainer.create(config, train_eps, obs_spec=obs_spec, action_dim=int(train_eps[0]["action"].shape[1]),
                              seed=args.seed, log_dir=args.out / "tb", device=args.device, action_spec=action_spec)
     ckpt = args.out / "checkpoint.pt"

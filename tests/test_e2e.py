@@ -44,7 +44,6 @@ def e2e_params(tmp_path: Path) -> Path:
 
 
 def random_returns(n: int) -> np.ndarray:
-
     env = envs.make(ENV_ID, render_image=False, episode_steps=EPISODE_STEPS)
     rng = np.random.default_rng(0)
     out = []

@@ -173,11 +173,10 @@ class Trainer:
             if h.shape[0] > cfg.imag_starts:
                 keep = torch.randperm(h.shape[0], device=h.device)[:cfg.imag_starts]
                 h, z = h[keep], z[keep]
-            actor_loss, imagined_value_loss, behavior_metrics = behavior_losses(model, h, z)
-            if value_loss is None:
-                value_loss = imagined_value_loss
-            else:  # the actor still bootstraps from the (real-data) slow value
-                behavior_metrics.pop("value/loss")
+            # with value_from="real" the actor still bootstraps from the (real-data) slow value
+            actor_loss, imagined_value_loss, behavior_metrics = behavior_losses(
+                model, h, z, with_value=value_loss is None)
+            value_loss = imagined_value_loss if value_loss is None else value_loss
             metrics.update(behavior_metrics)
             metrics["grad_norm/actor"] = self._update("actor", actor_loss, model.actor.parameters())
         if value_loss is not None:

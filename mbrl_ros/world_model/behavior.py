@@ -13,6 +13,7 @@ any reward scale.
 from __future__ import annotations
 
 import contextlib
+from typing import Optional
 
 import torch
 from torch import nn
@@ -78,10 +79,12 @@ def frozen(*modules: nn.Module):
             p.requires_grad_(s)
 
 
-def behavior_losses(model, start_h: torch.Tensor, start_z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, dict]:
+def behavior_losses(model, start_h: torch.Tensor, start_z: torch.Tensor,
+                    with_value: bool = True) -> tuple[torch.Tensor, Optional[torch.Tensor], dict]:
     """Imagine `horizon` steps with the actor from posterior states; return (actor_loss, value_loss, metrics).
 
     `model` is a WorldModel; start states are detached from the world-model graph.
+    with_value=False (the value is fitted elsewhere, `real_value_loss`): value_loss is None.
     """
     cfg = model.config
     h, z = start_h.detach(), start_z.detach()
@@ -104,15 +107,17 @@ def behavior_losses(model, start_h: torch.Tensor, start_z: torch.Tensor) -> tupl
     entropy = torch.stack(entropies)
     actor_loss = -(weight * (returns / scale + cfg.actor_entropy * entropy)).mean()
 
-    value_pred = model.value_head(feat[:-1].detach()).squeeze(-1)  # symlog space
-    value_loss = (weight * (value_pred - symlog(returns.detach())) ** 2).mean()
     metrics = {
         "actor/loss": actor_loss.detach(),
         "actor/entropy": entropy.mean().detach(),
         "actor/imagined_return": returns.mean().detach(),
         "actor/return_scale": scale.detach(),
-        "value/loss": value_loss.detach(),
     }
+    value_loss = None
+    if with_value:
+        value_pred = model.value_head(feat[:-1].detach()).squeeze(-1)  # symlog space
+        value_loss = (weight * (value_pred - symlog(returns.detach())) ** 2).mean()
+        metrics["value/loss"] = value_loss.detach()
     return actor_loss, value_loss, metrics
 
 
