@@ -8,8 +8,10 @@ frame + joints and the last action into the belief, then plan (each planner at i
 default config; CEM/MPPI at the bundle's fused horizon). The same observations
 (a recorded random-action episode of the camera reacher) and the same planner seeds
 drive both backends, so the work per tick is equal; both run with the same thread
-count (--threads). Reports p50/p99 per tick, latent transitions per tick, and the
-torch/ORT ratio. Targets (issue 5): default CEM and MCTS p99 <= 20 ms (50 Hz) on ORT,
+count (--threads). Reports p50/p99 per tick, latent transitions per tick, the
+torch/ORT ratio, and the fp32 roofline: the ORT tick with its model time replaced by
+(FLOPs of the tick's transitions / this core's GEMM peak), i.e. the fastest tick any
+fp32 engine could give at equal work, and the torch/ORT ratio that would make. Targets (issue 5): default CEM and MCTS p99 <= 20 ms (50 Hz) on ORT,
 ORT >= 2x eager torch at equal work.
 """
 from __future__ import annotations
@@ -27,6 +29,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 os.environ.setdefault("MUJOCO_GL", "egl")
 
 from common import percentiles, print_header  # noqa: E402
+from roofline import TimedModel, flops_per_latent_step, gemm_peak_gflops  # noqa: E402
 
 
 def main() -> int:
@@ -75,7 +78,14 @@ def main() -> int:
     print_header("control tick: belief update + planning, ORT vs eager torch",
                  {"model": what, "threads": args.threads, "ticks": args.ticks, "warmup": args.warmup,
                   "bundle horizon": args.horizon, "obs": "64x64 camera + 4 joints"})
-    print(f"{'planner':8} {'backend':6} {'p50 ms':>8} {'p99 ms':>8} {'transitions/tick':>17} {'torch/ORT p50':>14}")
+    torch_latent = TorchLatentModel(wm)
+    step_flops = flops_per_latent_step(torch_latent, TorchBeliefFilter(wm).update(observations[0], None),
+                                       wm.action_dim, args.horizon)
+    peak = max(gemm_peak_gflops().values()) * 1e9 * args.threads   # linear scaling: an upper bound
+    print(f"roofline: {step_flops / 1e6:.3f} MFLOP per latent transition; fp32 GEMM peak "
+          f"{peak / 1e9:.1f} GFLOP/s ({args.threads} thread(s))")
+    print(f"{'planner':8} {'backend':6} {'p50 ms':>8} {'p99 ms':>8} {'transitions/tick':>17} {'torch/ORT p50':>14}"
+          f" {'model ms':>13} {'fp32 floor ms':>14} {'max torch/ORT':>14}")
     for name in args.planners.split(","):
         # the controller's own planner config (CEM/MPPI horizon = the bundle's fused horizon)
         config = planner_config_for(name, {}, bundle)
@@ -87,22 +97,30 @@ def main() -> int:
                 belief, model = BeliefFilter(bundle), bundle.latent
             else:
                 belief, model = TorchBeliefFilter(wm), TorchLatentModel(wm)
+            model = TimedModel(model)
             planner = make_planner(name, model, config, seed=0)
-            times, transitions, action = [], [], None
+            times, transitions, model_times, action = [], [], [], None
             for i in range(args.warmup + args.ticks):
                 obs = observations[i % len(observations)]
-                start = time.perf_counter()
+                start, model.seconds = time.perf_counter(), 0.0
                 state = belief.update(obs, action)
                 result = planner.plan(state)
                 times.append(time.perf_counter() - start)
                 transitions.append(result.info.get("transitions", 0))
+                model_times.append(model.seconds)
                 action = result.action
                 planner.advance(action)
             p = percentiles(np.array(times[args.warmup:]) * 1e3)
-            rows[backend] = (p, int(np.mean(transitions[args.warmup:])))
-        (po, to), (pt, tt) = rows["onnx"], rows["torch"]
-        print(f"{name:8} {'ORT':6} {po['p50']:8.2f} {po['p99']:8.2f} {to:17d} {pt['p50'] / po['p50']:13.2f}x")
-        print(f"{name:8} {'torch':6} {pt['p50']:8.2f} {pt['p99']:8.2f} {tt:17d}", flush=True)
+            rows[backend] = (p, int(np.mean(transitions[args.warmup:])),
+                             float(np.median(model_times[args.warmup:])) * 1e3)
+        (po, to, model_ms), (pt, tt, torch_model_ms) = rows["onnx"], rows["torch"]
+        # The best any fp32 engine could do: ORT's tick with its model calls at the GEMM peak.
+        floor_ms = to * step_flops / peak * 1e3
+        best_tick = po["p50"] - model_ms + floor_ms
+        print(f"{name:8} {'ORT':6} {po['p50']:8.2f} {po['p99']:8.2f} {to:17d} {pt['p50'] / po['p50']:13.2f}x"
+              f" {model_ms:13.2f} {floor_ms:14.2f} {pt['p50'] / best_tick:13.2f}x")
+        print(f"{name:8} {'torch':6} {pt['p50']:8.2f} {pt['p99']:8.2f} {tt:17d} {'':14} {torch_model_ms:13.2f}",
+              flush=True)
     return 0
 
 

@@ -5,6 +5,10 @@ Measures
      target: ORT p50 <= 2 ms
   2. imagine() throughput in latent steps/s (batch x horizon / time per call) at several batches
      target: ORT >= 2x eager torch
+  3. the roofline for (2): FLOPs per latent step (counted by torch's FlopCounterMode on the
+     same imagine call) and the single-thread fp32 GEMM peak of this CPU (the best of ORT and
+     torch on a large square MatMul), so the printout says how much of the machine each side
+     already uses and the largest ORT/torch ratio that fp32 arithmetic allows here
 
 Usage:
   .venv/bin/python benchmarks/bench_inference.py [--preset small] [--checkpoint PATH]
@@ -33,6 +37,7 @@ from mbrl_ros.runtime import BeliefFilter, SessionConfig, load_bundle  # noqa: E
 from mbrl_ros.runtime.latent import imagine_by_steps  # noqa: E402
 from mbrl_ros.spec import ObsSpec  # noqa: E402
 from common import machine  # noqa: E402
+from roofline import flops_per_latent_step, gemm_peak_gflops  # noqa: E402
 from mbrl_ros.world_model import WorldModel, WorldModelConfig  # noqa: E402
 from mbrl_ros.world_model.latent_adapter import TorchBeliefFilter, TorchLatentModel  # noqa: E402
 
@@ -112,18 +117,28 @@ def main() -> int:
         horizon = wm.config.horizon
         torch_latent = TorchLatentModel(wm)
         state = TorchBeliefFilter(wm).update(obs, None)
+        step_flops = flops_per_latent_step(torch_latent, state, wm.action_dim, horizon)
+        peak = gemm_peak_gflops()
+        peak_best = max(peak.values())
+        print(f"\n[roofline] {step_flops / 1e6:.3f} MFLOP per latent step (torch FlopCounterMode); "
+              f"1-thread fp32 GEMM peak 1024^3: ORT {peak['ort']:.1f} GFLOP/s, torch {peak['torch']:.1f} GFLOP/s")
         print(f"\n[imagine] horizon {horizon}, {args.calls} calls per batch, latent steps/s (p50 call time)")
         for batch in args.batches:
             actions = rng.uniform(-1, 1, (batch, horizon, wm.action_dim)).astype(np.float32)
             base = timings(lambda: torch_latent.imagine(state, actions), args.calls, warmup=2)
             b50, b99 = pct(base)
+            # Peak on N threads taken as N x the 1-thread peak: generous, so the bound is an upper one.
+            torch_gflops, peak_n = batch * horizon / b50 * step_flops / 1e9, peak_best * torch_threads
             print(f"  batch {batch:5d} {'eager torch':<18} {batch * horizon / b50:12,.0f} steps/s  "
-                  f"p50 {b50 * 1e3:8.2f} ms  p99 {b99 * 1e3:8.2f} ms  (baseline)")
+                  f"p50 {b50 * 1e3:8.2f} ms  p99 {b99 * 1e3:8.2f} ms  (baseline)  "
+                  f"{torch_gflops:.1f} GFLOP/s = {torch_gflops / peak_n:.0%} of {torch_threads}-thread peak: "
+                  f"no fp32 engine on {torch_threads} thread(s) can beat it by more than x{peak_n / torch_gflops:.2f}")
             for t, bundle in bundles.items():
                 o50, o99 = pct(timings(lambda: bundle.latent.imagine(state, actions), args.calls, warmup=2))
+                ort_gflops = batch * horizon / o50 * step_flops / 1e9
                 print(f"  batch {batch:5d} {f'ORT intra_op={t}':<18} {batch * horizon / o50:12,.0f} steps/s  "
                       f"p50 {o50 * 1e3:8.2f} ms  p99 {o99 * 1e3:8.2f} ms  x{b50 / o50:.2f} vs torch "
-                      f"(target >= 2x: {'met' if b50 / o50 >= 2 else 'MISSED'})")
+                      f"(target >= 2x: {'met' if b50 / o50 >= 2 else 'MISSED'})  {ort_gflops:.1f} GFLOP/s")
             # The same rollout as `horizon` calls of the step graph: what the fused graph saves.
             loop = bundles[args.threads[0]].latent
             l50, _ = pct(timings(lambda: imagine_by_steps(loop, state, actions), max(3, args.calls // 4), warmup=1))
