@@ -70,6 +70,8 @@ def main() -> int:
     parser.add_argument("--horizon", type=int, default=None, help="default: the config's")
     parser.add_argument("--episodes", type=int, default=2)
     parser.add_argument("--max-steps", type=int, default=1000)
+    parser.add_argument("--planner-config", type=json.loads, default={},
+                        help="JSON overrides of the config's planner_config, e.g. '{\"iterations\": 4}'")
     args = parser.parse_args()
 
     from mbrl_ros.agent.common import make_env
@@ -79,7 +81,8 @@ def main() -> int:
     config = AgentConfig.load(args.config)
     env, model_env = make_env(config), make_env(config)
     model = TrueDynamicsModel(model_env)
-    planner_config = dict(config.mbrl.planner_config, horizon=args.horizon or config.mbrl.horizon)
+    planner_config = {**config.mbrl.planner_config, "horizon": args.horizon or config.mbrl.horizon,
+                      **args.planner_config}
     planner = make_planner(config.mbrl.planner, model, planner_config, seed=0)
     task = env.unwrapped.env.unwrapped
     results = []

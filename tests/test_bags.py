@@ -18,7 +18,7 @@ from mbrl_ros.data import ros_messages as rm
 from mbrl_ros.data.bag_reader import scan_mcap
 from mbrl_ros.data.bag_writer import BagWriter, SegmentedBagWriter
 from mbrl_ros.data.bags import IngestConfig, IngestError, bag_to_episodes, ingest_bags
-from mbrl_ros.data.episodes import EpisodeCache
+from mbrl_ros.data.episodes import EpisodeCache, content_key
 from mbrl_ros.spec import ActionSpec
 from tests.bag_helpers import write_bag_with_rosbags
 
@@ -177,6 +177,24 @@ def test_reingest_is_a_noop(tmp_path):
     # another config is another ingestion
     other = ingest_bags([bag], cache, make_config(max_gap_s=0.2))
     assert other.episodes == 2
+
+
+def test_cache_keeps_every_source_with_similar_keys(tmp_path):
+    """The agent adds one source per episode ("episode000000", "episode000001", ...): none may
+    overwrite another (a fixed 12-character key prefix once mapped ten episodes onto one file)."""
+    cache = EpisodeCache(tmp_path / "cache")
+    rng = np.random.default_rng(0)
+    for i in range(23):
+        episode = {"joints": rng.normal(size=(4, 2)).astype(np.float32), "action": np.zeros((4, 1), np.float32),
+                   "reward": np.full(4, float(i), np.float32), "is_first": np.eye(4, dtype=bool)[0],
+                   "is_terminal": np.zeros(4, bool)}
+        cache.add([episode], source_key=f"episode{i:06d}", source_name="agent")
+    stored = EpisodeCache(tmp_path / "cache").episodes()
+    assert sorted(float(ep["reward"][0]) for ep in stored) == [float(i) for i in range(23)]
+    long_keys = [content_key("a"), content_key("b")]  # bag-segment hashes: long keys get a hash tag
+    for key in long_keys:
+        cache.add([stored[0]], source_key=key, source_name="bag")
+    assert len(cache.paths()) == 25
 
 
 def test_gap_splits_episode(tmp_path):

@@ -135,10 +135,13 @@ class EpisodeCache:
             self._index["obs_spec"] = obs_spec.to_dict()
         if action_spec is not None:
             self._index["action_spec"] = action_spec.to_dict()
-        paths = []
+        paths, tag = [], _key_tag(source_key)
         for i, ep in enumerate(episodes):
-            stem = f"{_safe(source_name or source_key)[:40]}-{source_key[:12]}-{i:04d}"
-            paths.append(save_episode(self.root / f"{stem}.npz", ep))
+            path = self.root / f"{_safe(source_name or source_key)[:40]}-{tag}-{i:04d}.npz"
+            if path.exists():  # another source's file: never overwrite recorded data
+                raise ValueError(f"episode cache {self.root}: {path.name} already exists for another source "
+                                 f"(adding source {source_key!r})")
+            paths.append(save_episode(path, ep))
         self._index["sources"][source_key] = {"name": source_name, "episodes": [p.name for p in paths]}
         atomic_write_bytes(self.root / self.INDEX, json.dumps(self._index, indent=1).encode())
         return paths
@@ -155,6 +158,18 @@ class EpisodeCache:
 
 def _safe(text: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)
+
+
+def _key_tag(source_key: str) -> str:
+    """A short file-name part that is different for every source key.
+
+    Short plain keys (the agent's "episode000123") are used whole; long ones (content
+    hashes of bag segments) by a hash prefix. Cutting keys to a fixed prefix, as before,
+    mapped the agent's episodes 0-9, 10-19, ... onto one file each.
+    """
+    if len(source_key) <= 24 and _safe(source_key) == source_key:
+        return source_key
+    return content_key(source_key)[:16]
 
 
 def content_key(*parts: bytes | str) -> str:
