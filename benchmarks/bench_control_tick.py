@@ -11,8 +11,9 @@ drive both backends, so the work per tick is equal; both run with the same threa
 count (--threads). Reports p50/p99 per tick, latent transitions per tick, the
 torch/ORT ratio, and the fp32 roofline: the ORT tick with its model time replaced by
 (FLOPs of the tick's transitions / this core's GEMM peak), i.e. the fastest tick any
-fp32 engine could give at equal work, and the torch/ORT ratio that would make. Targets (issue 5): default CEM and MCTS p99 <= 20 ms (50 Hz) on ORT,
-ORT >= 2x eager torch at equal work.
+fp32 engine could give at equal work, and the torch/ORT ratio that would make.
+Targets (issue 5): default CEM and MCTS p99 <= 20 ms (50 Hz) on ORT, ORT >= 2x eager
+torch at equal work.
 """
 from __future__ import annotations
 
