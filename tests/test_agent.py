@@ -173,3 +173,22 @@ def test_report_regenerates_plot_and_table_from_saved_results(tmp_path):
     assert f"{sac / ours:.1f}x" in table and "agent_toy.png" in table
     assert steps_to_threshold([{"env_steps": 0, "return_mean": 1.0}], 5.0) is None
     assert EVAL_SEED_BASE > 100_003 * 1000 + 100_000  # eval seeds never collide with training episode seeds
+
+
+def test_report_compares_a_variant_with_the_baselines_of_its_task(tmp_path):
+    """A second config of ours on the same env and threshold gets the base task's SAC/PPO
+    runs (labelled as theirs); a task with another threshold does not."""
+    results, threshold = tmp_path / "results", 50.0
+    _fake_run(results, "toy", "sac", 0, np.linspace(0, 100, 40), threshold)          # reaches 50 at 2000
+    _fake_run(results, "toy", "mbrl", 0, np.linspace(0, 100, 10), threshold)         # at 500
+    _fake_run(results, "toy_variant", "mbrl", 0, np.linspace(0, 100, 5), threshold)  # at 200
+    _fake_run(results, "toy_harder", "mbrl", 0, np.linspace(0, 100, 5), 90.0)
+    out = tmp_path / "docs"
+    assert main(["agent", "report", "--results", str(results), "--out", str(out)]) == 0
+    summary = json.loads((out / "results_summary.json").read_text())
+    variant = summary["toy_variant"]["methods"]
+    assert variant["sac"]["runs_of"] == "toy" and "runs_of" not in summary["toy"]["methods"]["sac"]
+    assert variant["sac"]["ratio_vs_ours"] == pytest.approx(2000 / 200)
+    assert "ppo" not in variant and set(summary["toy_harder"]["methods"]) == {"mbrl"}
+    assert "| sac (runs of toy) |" in (out / "results_tables.md").read_text()
+    assert (out / "img" / "agent_toy_variant.png").exists()

@@ -7,6 +7,11 @@
 
 Reads results/<task>/<method>/seed<S>/{evals.csv, run.json} (mbrl_ros.agent.runlog).
 Unfinished runs are included with the evaluations they have (their status says so).
+
+A variant of a task (another config of ours on the same env, threshold and evaluation
+episodes, e.g. inverted_pendulum_value next to inverted_pendulum) has no baseline runs of
+its own: it is compared with the SAC/PPO runs of the task it shares those with, and the
+tables and plots say whose runs they are.
 """
 from __future__ import annotations
 
@@ -35,6 +40,41 @@ def load_runs(results: Path) -> dict[str, dict[str, list[dict]]]:
         run = {**meta, "evals": evals, "folder": str(meta_path.parent)}
         runs.setdefault(meta["task"], {}).setdefault(meta["method"], []).append(run)
     return runs
+
+
+BASELINES = ("sac", "ppo")
+
+
+def _comparable(run: dict) -> tuple:
+    """What must match for two tasks' runs to be compared: env, threshold, episodes per evaluation.
+
+    (Evaluation episodes use the same fixed seeds everywhere; the spacing of evaluations only
+    sets how finely "steps to threshold" is resolved, and differs between runs of one task too.)
+    """
+    evaluation = (run.get("config") or {}).get("eval") or {}
+    return run["env_id"], float(run["threshold"]), evaluation.get("episodes")
+
+
+def share_baselines(runs: dict[str, dict[str, list[dict]]]) -> dict[str, dict[str, str]]:
+    """Give each task without SAC/PPO runs those of a comparable task; {task: {method: donor task}}."""
+    shared: dict[str, dict[str, str]] = {}
+    for task, methods in runs.items():
+        key = _comparable(next(iter(methods.values()))[0])
+        for method in BASELINES:
+            if method in methods:
+                continue
+            # (runs are only handed out after this loop, so every donor's runs are its own)
+            donors = [t for t, m in runs.items() if t != task and method in m and _comparable(m[method][0]) == key]
+            if donors:
+                shared.setdefault(task, {})[method] = donors[0]
+    for task, methods in shared.items():
+        for method, donor in methods.items():
+            runs[task][method] = runs[donor][method]
+    return shared
+
+
+def _method_label(method: str, donor: Optional[str]) -> str:
+    return method if donor is None else f"{method} (runs of {donor})"
 
 
 def steps_to_threshold(evals: list[dict], threshold: float) -> Optional[int]:
@@ -70,7 +110,8 @@ def summarize_method(runs: list[dict], threshold: float, start: float = 0.0) -> 
     }
 
 
-def summarize(runs: dict[str, dict[str, list[dict]]]) -> dict:
+def summarize(runs: dict[str, dict[str, list[dict]]], shared: Optional[dict[str, dict[str, str]]] = None) -> dict:
+    shared = shared or {}
     out = {}
     for task, methods in runs.items():
         first = next(iter(methods.values()))[0]
@@ -83,12 +124,15 @@ def summarize(runs: dict[str, dict[str, list[dict]]]) -> dict:
         for m, row in table.items():
             if ours and m != "mbrl" and ours["reached"] == len(ours["seeds"]) and ours["steps_to_threshold_mean"] > 0:
                 row["ratio_vs_ours"] = row["steps_to_threshold_mean"] / ours["steps_to_threshold_mean"]
+            if m in shared.get(task, {}):
+                row["runs_of"] = shared[task][m]
         out[task] = {"threshold": threshold, "env_id": first["env_id"], "random_return": start_return,
                      "methods": table}
     return out
 
 
-def plot_task(task: str, methods: dict[str, list[dict]], threshold: float, path: Path) -> Path:
+def plot_task(task: str, methods: dict[str, list[dict]], threshold: float, path: Path,
+              shared: Optional[dict[str, str]] = None) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -108,7 +152,9 @@ def plot_task(task: str, methods: dict[str, list[dict]], threshold: float, path:
         vals = [by_step[s] for s in steps]
         mean = np.array([np.mean(v) for v in vals])
         x = np.maximum(steps, 1)  # step 0 on a log axis
-        ax.plot(x, mean, color=COLORS[method], label=f"{LABELS[method]}, {n} seed{'s' * (n > 1)}")
+        donor = (shared or {}).get(method)
+        label = f"{LABELS[method]}, {n} seed{'s' * (n > 1)}" + (f" (runs of {donor})" if donor else "")
+        ax.plot(x, mean, color=COLORS[method], label=label)
         ax.fill_between(x, [min(v) for v in vals], [max(v) for v in vals], color=COLORS[method], alpha=0.2)
     ax.axhline(threshold, color="k", ls="--", lw=1, label=f"threshold {threshold:g}")
     ax.set_xscale("log")
@@ -145,7 +191,7 @@ def tables_markdown(summary: dict) -> str:
             ratio = row.get("ratio_vs_ours")
             ratio_text = "1" if method == "mbrl" else (
                 "n/a" if ratio is None else f"{'>= ' if row['lower_bound'] else ''}{ratio:.1f}x")
-            lines.append(f"| {method} | {len(row['seeds'])} ({sum(row['done'])}) | "
+            lines.append(f"| {_method_label(method, row.get('runs_of'))} | {len(row['seeds'])} ({sum(row['done'])}) | "
                          f"{row['budget']} / {row['planned_budget']} | {row['frame_skip']} | {_fmt_steps(row)} ({per_seed}) | {ratio_text} | "
                          f"{row['final_return_mean']:.1f} ± {row['final_return_std']:.1f} | "
                          f"{row['wall_s_mean'] / 60:.1f} min |")
@@ -156,7 +202,7 @@ def tables_markdown(summary: dict) -> str:
                   "|---|" + "---|" * len(LEVELS)]
         for method, row in info["methods"].items():
             cells = [", ".join("-" if s is None else str(s) for s in row["levels"][f"{lv:g}"]) for lv in LEVELS]
-            lines.append(f"| {method} | " + " | ".join(cells) + " |")
+            lines.append(f"| {_method_label(method, row.get('runs_of'))} | " + " | ".join(cells) + " |")
         lines += ["", f"![{task}](img/agent_{task}.png)", ""]
     return "\n".join(lines)
 
@@ -166,10 +212,11 @@ def write_report(results: Path, out: Path) -> Path:
     runs = load_runs(results)
     if not runs:
         raise FileNotFoundError(f"no finished evaluations under {results} (expected <task>/<method>/seed<S>/)")
-    summary = summarize(runs)
+    shared = share_baselines(runs)
+    summary = summarize(runs, shared)
     out = Path(out)
     for task, methods in runs.items():
-        plot_task(task, methods, summary[task]["threshold"], out / "img" / f"agent_{task}.png")
+        plot_task(task, methods, summary[task]["threshold"], out / "img" / f"agent_{task}.png", shared.get(task))
     (out / "results_summary.json").write_text(json.dumps(summary, indent=1))
     tables = out / "results_tables.md"
     tables.write_text(tables_markdown(summary))
