@@ -29,8 +29,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 os.environ.setdefault("MUJOCO_GL", "egl")
 
-from common import percentiles, print_header  # noqa: E402
-from roofline import TimedModel, flops_per_latent_step, gemm_peak_gflops  # noqa: E402
+from common import TimedModel, percentiles, print_header  # noqa: E402
+from roofline import flops_per_latent_step, gemm_peak_gflops  # noqa: E402
 
 
 def main() -> int:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -36,21 +35,10 @@ from mbrl_ros.export.parity import check_parity  # noqa: E402
 from mbrl_ros.runtime import BeliefFilter, SessionConfig, load_bundle  # noqa: E402
 from mbrl_ros.runtime.latent import imagine_by_steps  # noqa: E402
 from mbrl_ros.spec import ObsSpec  # noqa: E402
-from common import machine  # noqa: E402
+from common import machine, timings  # noqa: E402
 from roofline import flops_per_latent_step, gemm_peak_gflops  # noqa: E402
 from mbrl_ros.world_model import WorldModel, WorldModelConfig  # noqa: E402
 from mbrl_ros.world_model.latent_adapter import TorchBeliefFilter, TorchLatentModel  # noqa: E402
-
-
-def timings(fn, n: int, warmup: int = 5) -> np.ndarray:
-    for _ in range(warmup):
-        fn()
-    out = np.empty(n)
-    for i in range(n):
-        t0 = time.perf_counter()
-        fn()
-        out[i] = time.perf_counter() - t0
-    return out
 
 
 def pct(ts: np.ndarray) -> tuple[float, float]:

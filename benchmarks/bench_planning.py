@@ -78,28 +78,6 @@ def load_model(spec: str, args):
     raise SystemExit(f"--model: unknown kind {kind!r} (gru | analytic | onnx:<dir> | torch:<ckpt>)")
 
 
-class TimedModel:
-    """Pass-through LatentModel that adds up the time spent in the model."""
-
-    def __init__(self, inner):
-        self.inner, self.seconds = inner, 0.0
-        self.action_dim, self.has_value = inner.action_dim, inner.has_value
-
-    def step(self, state, action):
-        t0 = time.perf_counter()
-        try:
-            return self.inner.step(state, action)
-        finally:
-            self.seconds += time.perf_counter() - t0
-
-    def imagine(self, state, actions):
-        t0 = time.perf_counter()
-        try:
-            return self.inner.imagine(state, actions)
-        finally:
-            self.seconds += time.perf_counter() - t0
-
-
 def percentiles(samples):
     import numpy as np
     arr = np.asarray(samples) * 1e3
@@ -113,7 +91,7 @@ def main(argv=None) -> int:
             os.environ[var] = str(args.blas_threads)
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from common import machine
+    from common import TimedModel, machine
     import numpy as np
     from mbrl_ros.runtime.planners import PLANNERS, make_planner
     from mbrl_ros.runtime.planners.base import config_from

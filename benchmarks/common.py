@@ -8,6 +8,7 @@ import os
 import platform
 import shlex
 import sys
+import time
 from pathlib import Path
 
 
@@ -46,3 +47,44 @@ def print_header(title: str, config: dict) -> None:
     print(f"command: {command()}")
     print(f"machine: {machine()}")
     print("config:  " + ", ".join(f"{k}={v}" for k, v in config.items()))
+
+
+def timings(fn, n: int, warmup: int = 5):
+    """Wall-clock seconds of `n` calls of fn() after `warmup` untimed ones, as a numpy array."""
+    import numpy as np
+
+    for _ in range(warmup):
+        fn()
+    out = np.empty(n)
+    for i in range(n):
+        t0 = time.perf_counter()
+        fn()
+        out[i] = time.perf_counter() - t0
+    return out
+
+
+class TimedModel:
+    """A planner's LatentModel with the time spent inside its step/imagine calls added up.
+
+    Everything else (action_dim, has_value, ...) passes through, so a planner cannot tell
+    it from the model it wraps; the rest of a tick is the planner's own numpy work.
+    """
+
+    def __init__(self, inner):
+        self.inner, self.seconds = inner, 0.0
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def _timed(self, fn, *args):
+        t0 = time.perf_counter()
+        try:
+            return fn(*args)
+        finally:
+            self.seconds += time.perf_counter() - t0
+
+    def step(self, state, action):
+        return self._timed(self.inner.step, state, action)
+
+    def imagine(self, state, actions):
+        return self._timed(self.inner.imagine, state, actions)

@@ -7,21 +7,9 @@ already runs at more than half the peak, no fp32 engine on this core can be 2x f
 """
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import torch
-
-
-def _best_time(fn, calls: int) -> float:
-    for _ in range(2):
-        fn()
-    best = float("inf")
-    for _ in range(calls):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
+from common import timings
 
 
 def flops_per_latent_step(latent, state, action_dim: int, horizon: int) -> float:
@@ -54,38 +42,11 @@ def gemm_peak_gflops(size: int = 1024, calls: int = 10) -> dict[str, float]:
     options.intra_op_num_threads = 1
     session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
     flops = 2.0 * size ** 3
-    ort_t = _best_time(lambda: session.run(None, {"a": a}), calls)
+    ort_t = timings(lambda: session.run(None, {"a": a}), calls, warmup=2).min()
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     ta, tb = torch.from_numpy(a), torch.from_numpy(b)
-    torch_t = _best_time(lambda: torch.mm(ta, tb), calls)
+    torch_t = timings(lambda: torch.mm(ta, tb), calls, warmup=2).min()
     torch.set_num_threads(threads)
     return {"ort": flops / ort_t / 1e9, "torch": flops / torch_t / 1e9}
 
-
-class TimedModel:
-    """A planner's latent model with the time spent inside its imagine/step calls added up.
-
-    The rest of a tick (belief update aside) is the planner's own numpy work, which is the
-    same on both backends; only the model part can get faster.
-    """
-
-    def __init__(self, model):
-        self._model = model
-        self.seconds = 0.0
-
-    def __getattr__(self, name):
-        return getattr(self._model, name)
-
-    def _timed(self, fn, *args):
-        t0 = time.perf_counter()
-        try:
-            return fn(*args)
-        finally:
-            self.seconds += time.perf_counter() - t0
-
-    def imagine(self, state, actions):
-        return self._timed(self._model.imagine, state, actions)
-
-    def step(self, state, action):
-        return self._timed(self._model.step, state, action)

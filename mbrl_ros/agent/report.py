@@ -152,8 +152,7 @@ def plot_task(task: str, methods: dict[str, list[dict]], threshold: float, path:
         vals = [by_step[s] for s in steps]
         mean = np.array([np.mean(v) for v in vals])
         x = np.maximum(steps, 1)  # step 0 on a log axis
-        donor = (shared or {}).get(method)
-        label = f"{LABELS[method]}, {n} seed{'s' * (n > 1)}" + (f" (runs of {donor})" if donor else "")
+        label = _method_label(f"{LABELS[method]}, {n} seed{'s' * (n > 1)}", (shared or {}).get(method))
         ax.plot(x, mean, color=COLORS[method], label=label)
         ax.fill_between(x, [min(v) for v in vals], [max(v) for v in vals], color=COLORS[method], alpha=0.2)
     ax.axhline(threshold, color="k", ls="--", lw=1, label=f"threshold {threshold:g}")

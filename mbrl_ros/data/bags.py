@@ -313,7 +313,7 @@ def _ingest_one(bag: Path, cache: EpisodeCache, config: IngestConfig, reward_fn,
         result.error = str(exc)
         return result
     report.paths += cache.add(episodes, result.key, source_name=bag.name, obs_spec=config.obs_spec,
-                                  action_spec=config.action_spec)
+                              action_spec=config.action_spec)
     result.status = "ingested"
     result.episodes = len(episodes)
     result.steps = sum(len(ep["reward"]) for ep in episodes)
