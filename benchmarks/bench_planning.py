@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -78,10 +77,11 @@ def load_model(spec: str, args):
     raise SystemExit(f"--model: unknown kind {kind!r} (gru | analytic | onnx:<dir> | torch:<ckpt>)")
 
 
-def percentiles(samples):
-    import numpy as np
-    arr = np.asarray(samples) * 1e3
-    return float(np.percentile(arr, 50)), float(np.percentile(arr, 99))
+def p50_p99_ms(seconds) -> tuple[float, float]:
+    from common import percentiles
+
+    p = percentiles([t * 1e3 for t in seconds])
+    return p["p50"], p["p99"]
 
 
 def main(argv=None) -> int:
@@ -91,14 +91,14 @@ def main(argv=None) -> int:
             os.environ[var] = str(args.blas_threads)
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from common import TimedModel, machine
+    from common import TimedModel, command, machine
     import numpy as np
     from mbrl_ros.runtime.planners import PLANNERS, make_planner
     from mbrl_ros.runtime.planners.base import config_from
 
     overrides = json.loads(args.override)
     model, state0, description = load_model(args.model, args)
-    print("command:", " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv]))
+    print("command:", command())
     print("machine:", machine())
     print(f"numpy {np.__version__}, BLAS threads {os.environ.get('OPENBLAS_NUM_THREADS', 'default')}")
     print("model:", description, f"(action_dim={model.action_dim}, has_value={model.has_value})")
@@ -111,7 +111,7 @@ def main(argv=None) -> int:
         model.imagine(state0, base_actions)
         if i >= args.warmup:
             base_times.append(time.perf_counter() - t0)
-    base_p50, base_p99 = percentiles(base_times)
+    base_p50, base_p99 = p50_p99_ms(base_times)
     print(f"baseline imagine(128 x 10): p50 {base_p50:.2f} ms  p99 {base_p99:.2f} ms")
     print()
     header = f"{'planner':8s} {'p50 ms':>8s} {'p99 ms':>8s} {'p50/base':>9s} {'transitions':>12s} " \
@@ -138,7 +138,7 @@ def main(argv=None) -> int:
                 model_share.append(timed.seconds / dt)
                 transitions.append(result.info["transitions"])
                 iters.append(result.info["iterations"])
-        p50, p99 = percentiles(ticks)
+        p50, p99 = p50_p99_ms(ticks)
         within = 100.0 * np.mean(np.asarray(ticks) <= 0.020)
         print(f"{name:8s} {p50:8.2f} {p99:8.2f} {p50 / base_p50:9.2f} {np.mean(transitions):12.0f} "
               f"{100 * np.mean(model_share):8.1f} {np.mean(iters):6.1f} {within:9.1f}")
