@@ -20,7 +20,8 @@ from mbrl_ros.envs.base import MujocoRobotEnv  # noqa: E402
 from mbrl_ros.envs.cartpole import CartpoleSwingupEnv  # noqa: E402
 from mbrl_ros.envs.gym_adapter import GymMujocoAdapter  # noqa: E402
 from mbrl_ros.envs.reacher2d import Reacher2DEnv  # noqa: E402
-from mbrl_ros.envs.rewards import cartpole_swingup_reward, inverted_pendulum_reward  # noqa: E402
+from mbrl_ros.envs.rewards import (  # noqa: E402
+    cartpole_swingup_reward, inverted_pendulum_reward, reacher_v5_reward)
 
 ROBOT_IDS = ("mbrl_ros/Reacher2D-v0", "mbrl_ros/CartpoleSwingup-v0")
 ADAPTER_IDS = ("mbrl_ros/InvertedPendulum-v5", "mbrl_ros/Reacher-v5", "mbrl_ros/HalfCheetah-v5")
@@ -38,7 +39,7 @@ _REWARD_FNS: dict[str, Optional[Callable]] = {
     "mbrl_ros/Reacher2D-v0": None,  # target only in the image: use the recorded /mbrl/reward
     "mbrl_ros/CartpoleSwingup-v0": cartpole_swingup_reward,
     "mbrl_ros/InvertedPendulum-v5": inverted_pendulum_reward,
-    "mbrl_ros/Reacher-v5": None,  # gymnasium computes it before the physics step
+    "mbrl_ros/Reacher-v5": reacher_v5_reward,
     "mbrl_ros/HalfCheetah-v5": None,  # needs the x position before and after the step
 }
 

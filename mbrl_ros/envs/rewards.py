@@ -48,6 +48,21 @@ def cartpole_swingup_reward(joints, action):
     return upright * centered * small_control * small_velocity
 
 
+# Reacher-v5's state vector (envs/gym_adapter.py TASKS) ends with fingertip - target (x, y).
+REACHER_V5_FINGERTIP_TO_TARGET = slice(8, 10)
+
+
+def reacher_v5_reward(joints, action):
+    """gymnasium Reacher-v5 (reward_dist_weight 1, reward_control_weight 1): -|fingertip - target| - |a|^2.
+
+    gymnasium (>= 1.0) computes it after the physics step, from the same state the observation
+    reports, so it is a function of the recorded joints and the action that led there.
+    """
+    j = np.asarray(joints, dtype=np.float64)
+    a = np.asarray(action, dtype=np.float64)
+    return -np.linalg.norm(j[..., REACHER_V5_FINGERTIP_TO_TARGET], axis=-1) - np.square(a).sum(axis=-1)
+
+
 def inverted_pendulum_reward(joints, action):
     """gymnasium InvertedPendulum-v5: 1 while |pole angle| <= 0.2 rad (and finite), else 0."""
     j = np.asarray(joints, dtype=np.float64)
