@@ -137,6 +137,35 @@ def test_eval_schedule_and_config_checks(tmp_path):
         assert cfg.threshold and cfg.mbrl.budget > 0 and cfg.sac.budget > 0
 
 
+def test_model_learning_rate_schedule(tmp_path):
+    """mbrl.lr_model_end: the world model's rate falls linearly with env steps, and the trainer takes it."""
+    from mbrl_ros.agent.mbrl_loop import MBRLAgent
+    from mbrl_ros.training.trainer import Trainer
+    from mbrl_ros.world_model.config import WorldModelConfig
+    from mbrl_ros.world_model.model import WorldModel
+
+    config = AgentConfig.load(write_config(tmp_path, mbrl={"lr_model_end": 1e-4}))
+    agent = MBRLAgent(config, 0, tmp_path / "run", progress=False)
+    start = agent._world_model_config().lr_model
+    assert start == pytest.approx(1e-3)  # the tiny preset's
+    rates = []
+    for steps in (0, 500, 1000, 1500):
+        agent.env_steps = steps
+        rates.append(agent.model_learning_rate())
+    assert rates == pytest.approx([1e-3, 5.5e-4, 1e-4, 1e-4])
+    assert MBRLAgent(AgentConfig.load(write_config(tmp_path)), 0, tmp_path / "run2",
+                     progress=False).model_learning_rate() == pytest.approx(1e-3)  # no schedule: constant
+    with pytest.raises(ValueError, match="lr_model_end"):
+        AgentConfig.load(write_config(tmp_path, mbrl={"lr_model_end": 0}))
+
+    trainer = Trainer(WorldModel(WorldModelConfig.preset("tiny"), agent.obs_spec, agent.action_dim))
+    trainer.set_learning_rate("world", 2e-4)
+    assert [g["lr"] for g in trainer.optimizers["world"].param_groups] == [2e-4]
+    assert trainer.optimizers["value"].param_groups[0]["lr"] == pytest.approx(3e-4)  # the others untouched
+    with pytest.raises(ValueError, match="positive"):
+        trainer.set_learning_rate("world", float("nan"))
+
+
 def _fake_run(root, task, method, seed, curve, threshold, every=100):
     log = RunLog(root / task / method / f"seed{seed}", {"task": task, "env_id": "mbrl_ros/X", "method": method,
                                                        "seed": seed, "threshold": threshold, "frame_skip": 2})

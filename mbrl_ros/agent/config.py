@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import yaml
 
@@ -56,7 +56,15 @@ class MBRLConfig:
     horizon: int = 12                      # planning horizon = the exported fused-rollout length
     absorbing_steps: int = 0               # reward-0 steps appended after a real termination (training only)
     explore_noise: float = 0.3             # Gaussian std added to the planner's action while collecting
+    # The world model's learning rate falls linearly with env steps from its config value (lr_model)
+    # to this at the budget (None: constant). Early on a high rate learns fast from little data; late,
+    # a high rate lets one update undo what the earlier ones learnt (docs/results.md, InvertedPendulum).
+    lr_model_end: Optional[float] = None
     threads: int = 1                       # torch threads (the machine is shared)
+
+    def __post_init__(self):
+        if self.lr_model_end is not None and not float(self.lr_model_end) > 0:
+            raise ValueError(f"mbrl.lr_model_end must be > 0 (or left out for a constant rate), got {self.lr_model_end}")
 
 
 @dataclass

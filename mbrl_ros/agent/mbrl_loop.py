@@ -194,6 +194,14 @@ class MBRLAgent:
         else:
             self.explore.use_model(bundle)
 
+    def model_learning_rate(self) -> float:
+        """The world model's learning rate for the next training chunk (MBRLConfig.lr_model_end)."""
+        start = self._world_model_config().lr_model
+        if self.m.lr_model_end is None:
+            return start
+        progress = min(1.0, self.env_steps / max(1, self.m.budget))
+        return start + (float(self.m.lr_model_end) - start) * progress
+
     def _train_and_publish(self, steps: int) -> None:
         """`steps` gradient steps, then export + publish a bundle and swap the planner onto it."""
         from mbrl_ros.export import ParityError, export_to_store
@@ -205,6 +213,7 @@ class MBRLAgent:
                                           action_spec=self.action_spec)
             steps += self.m.pretrain_steps
         if steps > 0:
+            self.trainer.set_learning_rate("world", self.model_learning_rate())
             self.trainer.train(steps, progress=False)
         self.last_update = self.env_steps
         try:

@@ -150,6 +150,13 @@ class Trainer:
             got = ep["image"].shape[1:] if "image" in ep else "no image"
             raise ValueError(f"{name}: images are {got}, the model wants {spec.image_shape}")
 
+    def set_learning_rate(self, optimizer: str, lr: float) -> None:
+        """Change one optimiser's ("world" | "actor" | "value") learning rate from now on (schedules)."""
+        if not (np.isfinite(lr) and lr > 0):
+            raise ValueError(f"learning rate must be a positive number, got {lr}")
+        for group in self.optimizers[optimizer].param_groups:
+            group["lr"] = float(lr)
+
     # ------------------------------------------------------------ training
     def train_step(self) -> dict[str, float]:
         """One world-model update (+ actor/value updates); returns scalar metrics."""
