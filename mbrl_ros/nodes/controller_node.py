@@ -21,6 +21,7 @@ import logging
 from pathlib import Path
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from rclpy.duration import Duration
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.node import Node
 from sensor_msgs.msg import Image, JointState
@@ -34,6 +35,8 @@ from mbrl_ros.observation import image_to_rgb, joint_names_for, joints_from_stat
 from mbrl_ros.runtime.model_store import ModelStore
 from mbrl_ros.runtime.sessions import SessionConfig
 from mbrl_ros.safety import zero_command
+
+ZERO_ACK_TIMEOUT_S = 0.5  # how long a shutdown waits for the robot to acknowledge the final zero command
 
 PARAMETERS = {
     "model_store": ("", "model bundle store to start from (a folder with CURRENT), e.g. the shipped models/reacher2d"),
@@ -143,9 +146,17 @@ class ControllerLogic:
             self.destroy_timer(self.timer)
             self.timer = None
 
-    def _publish_zero(self) -> None:
-        """The configured safe command: zero effort clamped into the limits (mbrl_ros.safety.zero_command)."""
+    def _publish_zero(self, before_release: bool = False) -> None:
+        """The configured safe command: zero effort clamped into the limits (mbrl_ros.safety.zero_command).
+
+        before_release: the publisher is destroyed right after (shutdown, error). A reliable writer
+        destroyed before its subscribers acknowledged the sample can drop it, and the robot would
+        keep the last planned command, so wait (bounded) for the acknowledgements first.
+        """
         self.pub_cmd.publish(Float64MultiArray(data=zero_command(self.loop.action_spec).astype(float).tolist()))
+        if before_release and not self.pub_cmd.wait_for_all_acked(Duration(seconds=ZERO_ACK_TIMEOUT_S)):
+            self.get_logger().warning(f"the final zero command was not acknowledged by every subscriber within "
+                                      f"{ZERO_ACK_TIMEOUT_S} s")
 
     def _release(self) -> None:
         """Undo `_configure`: stop control, destroy the ROS entities, stop and drop the model store."""
@@ -319,7 +330,7 @@ class LifecycleControllerNode(ControllerLogic, LifecycleNode):
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
         if self.active:
             self._stop_control()
-            self._publish_zero()
+            self._publish_zero(before_release=True)
         self._release()
         self.get_logger().info(f"shut down from {state.label}")
         return TransitionCallbackReturn.SUCCESS
@@ -330,7 +341,7 @@ class LifecycleControllerNode(ControllerLogic, LifecycleNode):
         try:
             if self.active and self.pub_cmd is not None:
                 self._stop_control()
-                self._publish_zero()
+                self._publish_zero(before_release=True)
         finally:
             self._release()
         return TransitionCallbackReturn.SUCCESS  # -> unconfigured
