@@ -1,6 +1,7 @@
 """The controller node over real DDS, fed by this test process: commands, stale camera, garbage inputs."""
 import numpy as np
 import pytest
+import rclpy
 
 from tests.bundles import publish_tiny
 from tests.ros_helpers import ROOT, Robot, node_process, ros_node, spin_until, stop
@@ -71,3 +72,23 @@ def test_enable_service_disables_commands(controller, reacher_env):
         assert robot.commands and all(np.allclose(c, 0.0) for _, c in robot.commands[2:])
         future = client.call_async(SetBool.Request(data=True))
         assert spin_until(node, future.done, 10, [proc])
+
+
+def test_node_main_treats_the_sigint_shutdown_race_as_a_clean_exit():
+    """rclpy's SIGINT handler can shut the context down while spin builds its wait set; spin then
+    raises RCLError instead of ExternalShutdownException. run() must exit 0 then, and 1 for the
+    same error while the context is still up (a real failure)."""
+    from rclpy.node import Node
+
+    from mbrl_ros.nodes.common import RCLError, run
+
+    def shut_down_mid_spin(node):
+        rclpy.shutdown()
+        raise RCLError("failed to initialize wait set: the given context is not valid")
+
+    def fail_mid_spin(node):
+        raise RCLError("failed to initialize wait set: some other reason")
+
+    assert run(lambda: Node("race_ok"), shut_down_mid_spin) == 0
+    assert run(lambda: Node("race_fail"), fail_mid_spin) == 1
+    assert not rclpy.ok()  # run() always leaves the default context shut down

@@ -6,6 +6,7 @@ from typing import Any, Callable
 
 import rclpy
 from rcl_interfaces.msg import ParameterDescriptor, ParameterType
+from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy_impl
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, HistoryPolicy, DurabilityPolicy, qos_profile_sensor_data
 
@@ -72,6 +73,9 @@ def spin_quietly(executor) -> None:
         pass
 
 
+RCLError = _rclpy_impl.RCLError  # rclpy's error type from the C layer (not exported elsewhere)
+
+
 def run(node_factory: Callable[[], Node], spin: Callable[[Node], None] | None = None) -> int:
     """main() body for a node: init, build, spin until Ctrl-C / shutdown, clean up, exit code."""
     rclpy.init(args=sys.argv)
@@ -81,12 +85,14 @@ def run(node_factory: Callable[[], Node], spin: Callable[[Node], None] | None = 
         (spin or rclpy.spin)(node)
     except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
         pass
+    except RCLError as exc:
+        # Ctrl-C / SIGINT makes rclpy's signal handler shut the context down; if that lands while
+        # the executor builds its wait set, spin raises RCLError ("context is not valid") instead of
+        # ExternalShutdownException. That is a requested shutdown, not a failure.
+        if rclpy.ok():
+            return _fatal(node, exc)
     except Exception as exc:  # noqa: BLE001 - report and exit non-zero, never a silent death
-        if node is not None:
-            node.get_logger().fatal(f"{type(exc).__name__}: {exc}")
-        else:
-            print(f"fatal: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 1
+        return _fatal(node, exc)
     finally:
         if node is not None:
             close = getattr(node, "close", None)
@@ -96,3 +102,12 @@ def run(node_factory: Callable[[], Node], spin: Callable[[Node], None] | None = 
         if rclpy.ok():
             rclpy.shutdown()
     return 0
+
+
+def _fatal(node: Node | None, exc: Exception) -> int:
+    """Report an exception that ended the node (on its logger once it exists); the exit code 1."""
+    if node is not None:
+        node.get_logger().fatal(f"{type(exc).__name__}: {exc}")
+    else:
+        print(f"fatal: {type(exc).__name__}: {exc}", file=sys.stderr)
+    return 1
