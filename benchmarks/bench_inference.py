@@ -35,14 +35,10 @@ from mbrl_ros.export.parity import check_parity  # noqa: E402
 from mbrl_ros.runtime import BeliefFilter, SessionConfig, load_bundle  # noqa: E402
 from mbrl_ros.runtime.latent import imagine_by_steps  # noqa: E402
 from mbrl_ros.spec import ObsSpec  # noqa: E402
-from common import machine, timings  # noqa: E402
+from common import machine, p50_p99, timings  # noqa: E402
 from roofline import flops_per_latent_step, gemm_peak_gflops  # noqa: E402
 from mbrl_ros.world_model import WorldModel, WorldModelConfig  # noqa: E402
 from mbrl_ros.world_model.latent_adapter import TorchBeliefFilter, TorchLatentModel  # noqa: E402
-
-
-def pct(ts: np.ndarray) -> tuple[float, float]:
-    return float(np.percentile(ts, 50)), float(np.percentile(ts, 99))
 
 
 def build_model(args) -> WorldModel:
@@ -94,11 +90,11 @@ def main() -> int:
         print(f"\n[tick] belief update (encode 1 image + posterior step), {args.ticks} ticks, ms")
         torch_filter = TorchBeliefFilter(wm)
         base = timings(lambda: torch_filter.update(obs, action), args.ticks)
-        b50, b99 = pct(base)
+        b50, b99 = p50_p99(base)
         print(f"  {'eager torch':<22} p50 {b50 * 1e3:7.3f}  p99 {b99 * 1e3:7.3f}  (baseline)")
         for t, bundle in bundles.items():
             f = BeliefFilter(bundle)
-            o50, o99 = pct(timings(lambda: f.update(obs, action), args.ticks))
+            o50, o99 = p50_p99(timings(lambda: f.update(obs, action), args.ticks))
             print(f"  {f'ORT intra_op={t}':<22} p50 {o50 * 1e3:7.3f}  p99 {o99 * 1e3:7.3f}  "
                   f"speed-up p50 x{b50 / o50:.2f}  target p50<=2ms: {'met' if o50 <= 2e-3 else 'MISSED'}")
 
@@ -114,7 +110,7 @@ def main() -> int:
         for batch in args.batches:
             actions = rng.uniform(-1, 1, (batch, horizon, wm.action_dim)).astype(np.float32)
             base = timings(lambda: torch_latent.imagine(state, actions), args.calls, warmup=2)
-            b50, b99 = pct(base)
+            b50, b99 = p50_p99(base)
             # Peak on N threads taken as N x the 1-thread peak: generous, so the bound is an upper one.
             torch_gflops, peak_n = batch * horizon / b50 * step_flops / 1e9, peak_best * torch_threads
             print(f"  batch {batch:5d} {'eager torch':<18} {batch * horizon / b50:12,.0f} steps/s  "
@@ -122,14 +118,14 @@ def main() -> int:
                   f"{torch_gflops:.1f} GFLOP/s = {torch_gflops / peak_n:.0%} of {torch_threads}-thread peak: "
                   f"no fp32 engine on {torch_threads} thread(s) can beat it by more than x{peak_n / torch_gflops:.2f}")
             for t, bundle in bundles.items():
-                o50, o99 = pct(timings(lambda: bundle.latent.imagine(state, actions), args.calls, warmup=2))
+                o50, o99 = p50_p99(timings(lambda: bundle.latent.imagine(state, actions), args.calls, warmup=2))
                 ort_gflops = batch * horizon / o50 * step_flops / 1e9
                 print(f"  batch {batch:5d} {f'ORT intra_op={t}':<18} {batch * horizon / o50:12,.0f} steps/s  "
                       f"p50 {o50 * 1e3:8.2f} ms  p99 {o99 * 1e3:8.2f} ms  x{b50 / o50:.2f} vs torch "
                       f"(target >= 2x: {'met' if b50 / o50 >= 2 else 'MISSED'})  {ort_gflops:.1f} GFLOP/s")
             # The same rollout as `horizon` calls of the step graph: what the fused graph saves.
             loop = bundles[args.threads[0]].latent
-            l50, _ = pct(timings(lambda: imagine_by_steps(loop, state, actions), max(3, args.calls // 4), warmup=1))
+            l50, _ = p50_p99(timings(lambda: imagine_by_steps(loop, state, actions), max(3, args.calls // 4), warmup=1))
             print(f"  batch {batch:5d} {f'ORT step loop t={args.threads[0]}':<18} {batch * horizon / l50:12,.0f} "
                   f"steps/s  p50 {l50 * 1e3:8.2f} ms  x{b50 / l50:.2f} vs torch")
     return 0

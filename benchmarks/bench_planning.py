@@ -77,13 +77,6 @@ def load_model(spec: str, args):
     raise SystemExit(f"--model: unknown kind {kind!r} (gru | analytic | onnx:<dir> | torch:<ckpt>)")
 
 
-def p50_p99_ms(seconds) -> tuple[float, float]:
-    from common import percentiles
-
-    p = percentiles([t * 1e3 for t in seconds])
-    return p["p50"], p["p99"]
-
-
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.blas_threads > 0:  # must happen before numpy is imported
@@ -91,7 +84,7 @@ def main(argv=None) -> int:
             os.environ[var] = str(args.blas_threads)
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from common import TimedModel, command, machine
+    from common import TimedModel, command, machine, p50_p99
     import numpy as np
     from mbrl_ros.runtime.planners import PLANNERS, make_planner
     from mbrl_ros.runtime.planners.base import config_from
@@ -111,7 +104,7 @@ def main(argv=None) -> int:
         model.imagine(state0, base_actions)
         if i >= args.warmup:
             base_times.append(time.perf_counter() - t0)
-    base_p50, base_p99 = p50_p99_ms(base_times)
+    base_p50, base_p99 = p50_p99(np.asarray(base_times) * 1e3)
     print(f"baseline imagine(128 x 10): p50 {base_p50:.2f} ms  p99 {base_p99:.2f} ms")
     print()
     header = f"{'planner':8s} {'p50 ms':>8s} {'p99 ms':>8s} {'p50/base':>9s} {'transitions':>12s} " \
@@ -138,7 +131,7 @@ def main(argv=None) -> int:
                 model_share.append(timed.seconds / dt)
                 transitions.append(result.info["transitions"])
                 iters.append(result.info["iterations"])
-        p50, p99 = p50_p99_ms(ticks)
+        p50, p99 = p50_p99(np.asarray(ticks) * 1e3)
         within = 100.0 * np.mean(np.asarray(ticks) <= 0.020)
         print(f"{name:8s} {p50:8.2f} {p99:8.2f} {p50 / base_p50:9.2f} {np.mean(transitions):12.0f} "
               f"{100 * np.mean(model_share):8.1f} {np.mean(iters):6.1f} {within:9.1f}")

@@ -42,6 +42,12 @@ def percentiles(samples, qs=(50, 99)) -> dict[str, float]:
     return {f"p{q}": float(np.percentile(arr, q)) if arr.size else float("nan") for q in qs}
 
 
+def p50_p99(samples) -> tuple[float, float]:
+    """(p50, p99) of `samples`, in their own unit."""
+    p = percentiles(samples)
+    return p["p50"], p["p99"]
+
+
 def print_header(title: str, config: dict) -> None:
     print(f"# {title}")
     print(f"command: {command()}")
