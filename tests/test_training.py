@@ -186,6 +186,8 @@ def test_resume_may_change_training_fields_not_architecture(tmp_path, episodes):
     assert load_checkpoint(ckpt)["config"]["reward_scale"] == 5.0
     with pytest.raises(ValueError, match="architecture fields \\['deter'\\]"):
         Trainer.resume(ckpt, episodes[:2], config_overrides={"deter": 64})
+    with pytest.raises(ValueError, match="lr_model must be a positive number"):
+        Trainer.resume(ckpt, episodes[:2], config_overrides={"lr_model": 0.0})
 
 
 def test_frame_reward_head_trains_the_encoder_and_resumes(tmp_path, episodes):

@@ -171,6 +171,8 @@ def test_bad_inputs_are_named():
         WorldModelConfig.from_dict({"deterr": 3})
     with pytest.raises(ValueError, match="seq_len"):
         WorldModelConfig.preset("tiny", seq_len=1)
+    with pytest.raises(ValueError, match="lr_actor must be a positive number"):
+        WorldModelConfig.preset("tiny", lr_actor=float("nan"))
 
 
 def test_config_round_trip_and_presets():

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from ..data.augment import PlanarSymmetry
 from ..data.episodes import Episode, SequenceSampler
 from ..spec import ActionSpec, ObsSpec
 from ..world_model.behavior import behavior_losses, real_value_loss
@@ -70,6 +71,8 @@ class Trainer:
         cfg = self.config
         self.sampler = SequenceSampler([], cfg.batch_size, cfg.seq_len, seed=self.seed)
         self.preview_sampler = SequenceSampler([], min(4, cfg.batch_size), cfg.seq_len, seed=PREVIEW_SEED)
+        # Draws from the sampler's RNG, so a resumed run sees the same transformed windows.
+        self.augment = PlanarSymmetry.from_config(cfg, model.obs_spec, model.action_dim)
         self.add_episodes(episodes)
         adam = dict(eps=cfg.adam_eps)
         self.optimizers = {
@@ -122,8 +125,8 @@ class Trainer:
         for name, opt in trainer.optimizers.items():
             if name in payload.get("optimizers", {}):
                 opt.load_state_dict(payload["optimizers"][name])
-                for group in opt.param_groups:  # a resumed run may carry new learning rates
-                    group["lr"] = getattr(trainer.config, f"lr_{'model' if name == 'world' else name}")
+                # a resumed run may carry new learning rates
+                trainer.set_learning_rate(name, getattr(trainer.config, f"lr_{'model' if name == 'world' else name}"))
         if "torch_rng" in extra:
             torch.set_rng_state(extra["torch_rng"])
         if "sampler_rng" in extra:
@@ -162,10 +165,10 @@ class Trainer:
         """One world-model update (+ actor/value updates); returns scalar metrics."""
         cfg, model = self.config, self.model
         model.train()
-        batch = batch_to_torch(self.sampler.sample(), self.device)
+        batch = batch_to_torch(self._augmented(self.sampler.sample()), self.device)
         world_loss, metrics = model.loss(batch)
         if model.frame_reward_head is not None:
-            frame_loss = model.frame_reward_loss(self.sampler.sample_frames(cfg.frame_reward_batch))
+            frame_loss = model.frame_reward_loss(self._augmented(self.sampler.sample_frames(cfg.frame_reward_batch)))
             world_loss = world_loss + cfg.frame_reward_scale * frame_loss
             metrics["loss/frame_reward"] = frame_loss.detach()
         h, z = metrics.pop("_states")
@@ -195,6 +198,9 @@ class Trainer:
             bad = sorted(k for k, v in out.items() if not np.isfinite(v))
             raise FloatingPointError(f"step {self.step}: non-finite training metrics {bad}")
         return out
+
+    def _augmented(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return self.augment(batch, self.sampler.rng) if self.augment is not None else batch
 
     def _update(self, name: str, loss: torch.Tensor, params) -> torch.Tensor:
         opt = self.optimizers[name]

@@ -41,6 +41,10 @@ class WorldModelConfig:
     reward_scale: float = 1.0
     frame_reward_scale: float = 0.0  # auxiliary reward-from-one-frame loss on i.i.d. frames (0 = off; model.py)
     frame_reward_batch: int = 64     # frames per step for it
+    # Train on windows turned by quarter turns ("rot90") and mirrored ("dihedral") about the base
+    # joint: exact for a planar arm under a top-down camera centred on its base (data/augment.py).
+    symmetry_augment: str = "none"
+    symmetry_base_joint: int = 0
     cont_scale: float = 1.0
 
     # --- behaviour learning (actor + value on imagined rollouts) -------------
@@ -113,10 +117,17 @@ class WorldModelConfig:
         for name in positive:
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"WorldModelConfig.{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("lr_model", "lr_actor", "lr_value", "adam_eps", "grad_clip"):
+            value = float(getattr(self, name))
+            if not (value > 0 and value < float("inf")):  # also refuses NaN
+                raise ValueError(f"WorldModelConfig.{name} must be a positive number, got {getattr(self, name)}")
         if self.seq_len < 2:
             raise ValueError(f"WorldModelConfig.seq_len must be >= 2, got {self.seq_len}")
         if self.mlp_layers < 0:
             raise ValueError(f"WorldModelConfig.mlp_layers must be >= 0, got {self.mlp_layers}")
+        if self.symmetry_augment not in ("none", "rot90", "dihedral"):
+            raise ValueError("WorldModelConfig.symmetry_augment must be 'none', 'rot90' or 'dihedral', "
+                             f"got {self.symmetry_augment!r}")
         if self.value_from not in ("imagined", "real"):
             raise ValueError(f"WorldModelConfig.value_from must be 'imagined' or 'real', got {self.value_from!r}")
         if not 0.0 < self.discount <= 1.0 or not 0.0 <= self.lambda_ <= 1.0:
