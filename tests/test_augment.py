@@ -126,3 +126,62 @@ def test_trainer_trains_on_augmented_windows_and_resumes_them(tmp_path):
     # switched off on resume (a training field), the same step trains on other windows
     plain = Trainer.resume(tmp_path / "ck.pt", episodes, config_overrides={"symmetry_augment": "none"})
     assert plain.augment is None and plain.train_step()["loss/world_total"] != expected["loss/world_total"]
+
+
+def test_state_rotation_maps_reacher_v5_states_and_steps_exactly():
+    """gymnasium's Reacher-v5 turned by any angle about its base: same reward, turned next state."""
+    from mbrl_ros.data.augment import StateRotation
+
+    env = envs.make("mbrl_ros/Reacher-v5", render_image=False)
+    gym_env = env.unwrapped.env.unwrapped
+    rot = StateRotation(angle_pairs=[(0, 2)], vector_pairs=[(4, 5), (8, 9)], joint_dim=10, image_shape=None)
+    obs, _ = env.reset(seed=0)
+    qpos, qvel = gym_env.data.qpos.copy(), gym_env.data.qvel.copy()
+    qvel[:2] = [1.5, -2.0]
+    action = np.array([0.4, -0.7], np.float32)
+
+    def put_and_step(qpos, qvel):
+        gym_env.set_state(qpos, qvel)
+        before = gym_env._get_obs().astype(np.float32)
+        after, reward, *_ = env.step(action)
+        return before, after["joints"], reward
+
+    before, after, reward = put_and_step(qpos, qvel)
+    for theta in (0.3, 2.0, -2.9):
+        c, s = math.cos(theta), math.sin(theta)
+        moved_qpos = qpos.copy()
+        moved_qpos[0] += theta
+        moved_qpos[2:4] = [c * qpos[2] - s * qpos[3], s * qpos[2] + c * qpos[3]]
+        moved_before, moved_after, moved_reward = put_and_step(moved_qpos, qvel)
+        assert moved_reward == pytest.approx(reward, abs=1e-6)
+        for real, moved in ((before, moved_before), (after, moved_after)):
+            np.testing.assert_allclose(moved, _turn(rot, real, theta), atol=2e-5)
+    np.testing.assert_allclose(before[6:8], qvel[:2], atol=1e-6)
+    # random draws: one angle per window, shared by its steps; lengths and the other entries kept
+    windows = np.tile(np.stack([before, after]), (32, 1, 1))
+    turned = rot({"joints": windows, "reward": np.zeros((32, 2))}, np.random.default_rng(1))["joints"]
+    np.testing.assert_allclose(np.hypot(turned[..., 8], turned[..., 9]), np.hypot(windows[..., 8], windows[..., 9]),
+                               atol=1e-6)
+    np.testing.assert_array_equal(turned[..., [1, 3, 6, 7]], windows[..., [1, 3, 6, 7]])
+    angles = np.arctan2(turned[..., 2], turned[..., 0]) - np.arctan2(windows[..., 2], windows[..., 0])
+    assert np.allclose(np.angle(np.exp(1j * (angles[:, 0] - angles[:, 1]))), 0, atol=1e-5)
+    assert np.ptp(np.angle(np.exp(1j * angles[:, 0]))) > 3  # spread over the circle
+    env.close()
+    with pytest.raises(ValueError, match="an image"):
+        StateRotation([(0, 2)], [], 10, (64, 64, 3))
+    with pytest.raises(ValueError, match="distinct indices"):
+        StateRotation([(0, 2)], [(2, 3)], 10, None)
+
+
+class _FixedAngle:
+    """Stands in for the generator so the transform turns by a chosen angle."""
+
+    def __init__(self, theta: float):
+        self.theta = theta
+
+    def uniform(self, low, high, size):
+        return np.full(size, self.theta)
+
+
+def _turn(rot, joints: np.ndarray, theta: float) -> np.ndarray:
+    return rot({"joints": joints[None]}, _FixedAngle(theta))["joints"][0]

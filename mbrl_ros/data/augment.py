@@ -18,6 +18,13 @@ held-out reward error of the camera reacher was bound by its 50 target positions
 because it is wrong for any robot whose scene lacks these symmetries.
 
 Arrays follow episodes.py: joints = positions then velocities, one action per joint.
+
+For robots observed by a state vector rather than a camera ("rotation", StateRotation),
+the same idea with any angle: a turn by theta about the vertical axis rotates the listed
+(cos, sin) pairs of base angles and (x, y) pairs of planar vectors, and leaves the rest,
+the actions and the reward alone (gymnasium's Reacher-v5: joint 0's angle, the target
+position and the fingertip-to-target vector; tests/test_augment.py checks it against
+the env).
 """
 from __future__ import annotations
 
@@ -26,7 +33,7 @@ from typing import Optional
 
 import numpy as np
 
-MODES = ("none", "rot90", "dihedral")
+MODES = ("none", "rot90", "dihedral", "rotation")
 
 
 class PlanarSymmetry:
@@ -34,7 +41,7 @@ class PlanarSymmetry:
 
     def __init__(self, mode: str, base_joint: int, joint_dim: int, action_dim: int,
                  image_shape: Optional[tuple[int, ...]]):
-        if mode not in MODES[1:]:
+        if mode not in ("rot90", "dihedral"):
             raise ValueError(f"symmetry_augment must be one of {list(MODES)}, got {mode!r}")
         if joint_dim % 2:
             raise ValueError(f"symmetry_augment={mode!r} needs joints = positions then velocities "
@@ -50,14 +57,6 @@ class PlanarSymmetry:
                              f"per joint: {action_dim} actions for {self.num_joints} joints")
         self.mode = mode
         self.base_joint = int(base_joint)
-
-    @classmethod
-    def from_config(cls, config, obs_spec, action_dim: int) -> Optional["PlanarSymmetry"]:
-        """The augmentation a WorldModelConfig asks for, or None when it is off."""
-        if config.symmetry_augment == "none":
-            return None
-        return cls(config.symmetry_augment, config.symmetry_base_joint, obs_spec.joint_dim, action_dim,
-                   obs_spec.image_shape)
 
     def draw(self, count: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """Quarter turns in 0..3 and mirror flags, one pair per window."""
@@ -97,3 +96,42 @@ class PlanarSymmetry:
         if mirror:
             image = image[..., :, ::-1, :]
         return np.ascontiguousarray(np.rot90(image, turns, axes=(-3, -2)))
+
+
+class StateRotation:
+    """Turns each window of a state-vector robot by one random angle about the vertical axis."""
+
+    def __init__(self, angle_pairs, vector_pairs, joint_dim: int, image_shape: Optional[tuple[int, ...]]):
+        if image_shape is not None:
+            raise ValueError("symmetry_augment='rotation' turns state vectors by any angle, which an image "
+                             "cannot follow exactly; use 'rot90' or 'dihedral' for a camera robot")
+        pairs = [tuple(int(i) for i in p) for p in (*angle_pairs, *vector_pairs)]
+        if not pairs or any(len(p) != 2 for p in pairs):
+            raise ValueError("symmetry_augment='rotation' needs symmetry_angle_pairs and/or symmetry_vector_pairs "
+                             f"as [[i, j], ...] index pairs, got {list(angle_pairs)} and {list(vector_pairs)}")
+        used = [i for p in pairs for i in p]
+        if any(not 0 <= i < joint_dim for i in used) or len(set(used)) != len(used):
+            raise ValueError(f"symmetry pairs {pairs} must be distinct indices into the {joint_dim}-entry joint vector")
+        # (cos q, sin q) of an angle about the axis turns exactly like an (x, y) vector
+        self.pairs = np.array(pairs, np.int64)
+
+    def __call__(self, batch: dict[str, np.ndarray], rng: np.random.Generator) -> dict[str, np.ndarray]:
+        joints = batch["joints"]
+        theta = rng.uniform(-math.pi, math.pi, size=len(joints)).reshape((-1,) + (1,) * (joints.ndim - 2))
+        c, s = np.cos(theta), np.sin(theta)
+        out = joints.astype(np.float64)  # a copy
+        x, y = joints[..., self.pairs[:, 0]], joints[..., self.pairs[:, 1]]
+        out[..., self.pairs[:, 0]] = c[..., None] * x - s[..., None] * y
+        out[..., self.pairs[:, 1]] = s[..., None] * x + c[..., None] * y
+        return {**batch, "joints": out.astype(joints.dtype)}
+
+
+def from_config(config, obs_spec, action_dim: int):
+    """The augmentation a WorldModelConfig asks for (a callable(batch, rng) -> batch), or None when off."""
+    mode = config.symmetry_augment
+    if mode == "none":
+        return None
+    if mode == "rotation":
+        return StateRotation(config.symmetry_angle_pairs, config.symmetry_vector_pairs, obs_spec.joint_dim,
+                             obs_spec.image_shape)
+    return PlanarSymmetry(mode, config.symmetry_base_joint, obs_spec.joint_dim, action_dim, obs_spec.image_shape)

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..data.augment import PlanarSymmetry
+from ..data import augment
 from ..data.episodes import Episode, SequenceSampler
 from ..spec import ActionSpec, ObsSpec
 from ..world_model.behavior import behavior_losses, real_value_loss
@@ -72,7 +72,7 @@ class Trainer:
         self.sampler = SequenceSampler([], cfg.batch_size, cfg.seq_len, seed=self.seed)
         self.preview_sampler = SequenceSampler([], min(4, cfg.batch_size), cfg.seq_len, seed=PREVIEW_SEED)
         # Draws from the sampler's RNG, so a resumed run sees the same transformed windows.
-        self.augment = PlanarSymmetry.from_config(cfg, model.obs_spec, model.action_dim)
+        self.augment = augment.from_config(cfg, model.obs_spec, model.action_dim)
         self.add_episodes(episodes)
         adam = dict(eps=cfg.adam_eps)
         self.optimizers = {

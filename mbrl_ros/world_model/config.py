@@ -42,9 +42,12 @@ class WorldModelConfig:
     frame_reward_scale: float = 0.0  # auxiliary reward-from-one-frame loss on i.i.d. frames (0 = off; model.py)
     frame_reward_batch: int = 64     # frames per step for it
     # Train on windows turned by quarter turns ("rot90") and mirrored ("dihedral") about the base
-    # joint: exact for a planar arm under a top-down camera centred on its base (data/augment.py).
+    # joint: exact for a planar arm under a top-down camera centred on its base; or, for a state
+    # vector, turned by any angle ("rotation": the listed (cos, sin) and (x, y) index pairs) (data/augment.py).
     symmetry_augment: str = "none"
     symmetry_base_joint: int = 0
+    symmetry_angle_pairs: tuple = ()
+    symmetry_vector_pairs: tuple = ()
     cont_scale: float = 1.0
 
     # --- behaviour learning (actor + value on imagined rollouts) -------------
@@ -125,8 +128,8 @@ class WorldModelConfig:
             raise ValueError(f"WorldModelConfig.seq_len must be >= 2, got {self.seq_len}")
         if self.mlp_layers < 0:
             raise ValueError(f"WorldModelConfig.mlp_layers must be >= 0, got {self.mlp_layers}")
-        if self.symmetry_augment not in ("none", "rot90", "dihedral"):
-            raise ValueError("WorldModelConfig.symmetry_augment must be 'none', 'rot90' or 'dihedral', "
+        if self.symmetry_augment not in ("none", "rot90", "dihedral", "rotation"):
+            raise ValueError("WorldModelConfig.symmetry_augment must be 'none', 'rot90', 'dihedral' or 'rotation', "
                              f"got {self.symmetry_augment!r}")
         if self.value_from not in ("imagined", "real"):
             raise ValueError(f"WorldModelConfig.value_from must be 'imagined' or 'real', got {self.value_from!r}")
