@@ -103,6 +103,11 @@ def test_rot90_keeps_actions_and_velocities():
 def test_bad_symmetry_settings_are_refused():
     with pytest.raises(ValueError, match="symmetry_augment must be"):
         WorldModelConfig.preset("tiny", symmetry_augment="mirror")
+    with pytest.raises(ValueError, match="list of \\[i, j\\] index pairs"):
+        WorldModelConfig.preset("tiny", symmetry_vector_pairs=[4, 5])
+    # lists from YAML/JSON become tuples, so a config equals itself after a round trip
+    cfg = WorldModelConfig.preset("tiny", symmetry_augment="rotation", symmetry_vector_pairs=[[4, 5]])
+    assert cfg.symmetry_vector_pairs == ((4, 5),) and WorldModelConfig.from_dict(cfg.to_dict()) == cfg
     with pytest.raises(ValueError, match="square image"):
         PlanarSymmetry("rot90", 0, 4, 2, (48, 64, 3))
     with pytest.raises(ValueError, match="even length"):

@@ -74,6 +74,16 @@ class WorldModelConfig:
 
     PRESETS = ("tiny", "small", "large")
 
+    def __post_init__(self):
+        # index pairs arrive as lists from YAML/JSON; tuples keep configs comparable after a round trip
+        for name in ("symmetry_angle_pairs", "symmetry_vector_pairs"):
+            try:
+                pairs = tuple(tuple(int(i) for i in pair) for pair in getattr(self, name))
+            except (TypeError, ValueError):
+                raise ValueError(f"WorldModelConfig.{name} must be a list of [i, j] index pairs, "
+                                 f"got {getattr(self, name)!r}") from None
+            object.__setattr__(self, name, pairs)
+
     @classmethod
     def preset(cls, name: str = "small", **overrides) -> "WorldModelConfig":
         """A named preset with optional field overrides, e.g. preset("small", seq_len=64)."""
