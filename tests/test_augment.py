@@ -23,14 +23,6 @@ torch.set_num_threads(1)
 GROUP = [(k, m) for k in range(4) for m in (False, True)]
 
 
-@pytest.fixture(scope="module")
-def env():
-    env = envs.make("mbrl_ros/Reacher2D-v0", image_size=64)
-    env.reset(seed=0)
-    yield env
-    env.close()
-
-
 def world_transform(xy, turns: int, mirror: bool) -> np.ndarray:
     """The same symmetry as a map of the plane: mirror x -> -x, then rotate counter-clockwise."""
     x, y = (-xy[0], xy[1]) if mirror else (xy[0], xy[1])
@@ -45,7 +37,8 @@ def put(env, joints: np.ndarray, target) -> dict:
     return env.unwrapped.observe(image=True)
 
 
-def test_every_symmetry_maps_renders_rewards_and_physics_exactly(env):
+def test_every_symmetry_maps_renders_rewards_and_physics_exactly(reacher_env):
+    env = reacher_env  # conftest: the 64x64 camera reacher
     sym = PlanarSymmetry("dihedral", base_joint=0, joint_dim=4, action_dim=2, image_shape=(64, 64, 3))
     rng = np.random.default_rng(3)
     joints = np.array([0.7, 1.3, 0.4, -0.9], np.float32)

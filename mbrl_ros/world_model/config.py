@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
+from ..data.augment import MODES as SYMMETRY_MODES
+
 
 @dataclass(frozen=True)
 class WorldModelConfig:
@@ -138,8 +140,8 @@ class WorldModelConfig:
             raise ValueError(f"WorldModelConfig.seq_len must be >= 2, got {self.seq_len}")
         if self.mlp_layers < 0:
             raise ValueError(f"WorldModelConfig.mlp_layers must be >= 0, got {self.mlp_layers}")
-        if self.symmetry_augment not in ("none", "rot90", "dihedral", "rotation"):
-            raise ValueError("WorldModelConfig.symmetry_augment must be 'none', 'rot90', 'dihedral' or 'rotation', "
+        if self.symmetry_augment not in SYMMETRY_MODES:
+            raise ValueError(f"WorldModelConfig.symmetry_augment must be one of {list(SYMMETRY_MODES)}, "
                              f"got {self.symmetry_augment!r}")
         if self.value_from not in ("imagined", "real"):
             raise ValueError(f"WorldModelConfig.value_from must be 'imagined' or 'real', got {self.value_from!r}")
