@@ -113,6 +113,8 @@ def test_train_and_evaluate_commands(tmp_path, episodes):
     one = metrics["horizons"]["1"]
     assert one["count"] == 25 and 0 <= one["image_mse"] < 1 and one["joint_rmse"] > 0 and "reward_r2" in one
     assert metrics["horizons"]["15"]["count"] == len(episodes[3]["reward"]) - 15
+    each = np.array(one["joint_rmse_each"])   # per joint entry; their mean square is the aggregate's
+    assert each.shape == (4,) and np.isclose(np.sqrt((each ** 2).mean()), one["joint_rmse"])
     strip = imageio.imread(out / "open_loop.png")
     assert strip.shape[0] == 2 * IMAGE and strip.shape[1] % IMAGE == 0 and strip.shape[2] == 3
     gif = imageio.mimread(out / "open_loop.gif")
@@ -188,6 +190,13 @@ def test_resume_may_change_training_fields_not_architecture(tmp_path, episodes):
         Trainer.resume(ckpt, episodes[:2], config_overrides={"deter": 64})
     with pytest.raises(ValueError, match="lr_model must be a positive number"):
         Trainer.resume(ckpt, episodes[:2], config_overrides={"lr_model": 0.0})
+    # joint_loss_norm may be switched on and off again: its variance buffer comes and goes
+    on = Trainer.resume(ckpt, episodes[:2], config_overrides={"joint_loss_norm": True})
+    assert float(on.model.joint_feature_var.abs().sum()) == 0.0   # unseen until the next batch
+    on.train(1, progress=False, checkpoint_path=ckpt)
+    assert float(on.model.joint_feature_var.min()) > 0.0
+    off = Trainer.resume(ckpt, episodes[:2], config_overrides={"joint_loss_norm": False})
+    assert not hasattr(off.model, "joint_feature_var") and off.step == 2
 
 
 def test_frame_reward_head_trains_the_encoder_and_resumes(tmp_path, episodes):

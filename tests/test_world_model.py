@@ -326,3 +326,46 @@ def test_prior_step_exports_to_onnx_and_matches():
         ref = Tick()(*args)
     for o, r in zip(outs, ref):
         np.testing.assert_allclose(o, r.numpy(), atol=1e-4)
+
+
+def test_joint_loss_norm_tracks_feature_variance_and_round_trips(tmp_path):
+    spec = ObsSpec(joint_dim=3)
+    batch = random_batch(spec, 2, b=4, t=8)
+    batch["joints"] *= np.array([0.01, 1.0, 10.0], np.float32)   # three very different ranges
+    plain = WorldModel(WorldModelConfig.preset("tiny"), spec, action_dim=2)
+    assert "joint_feature_var" not in plain.state_dict()          # older checkpoints still load
+    model = WorldModel(WorldModelConfig.preset("tiny", joint_loss_norm=True), spec, action_dim=2).train()
+    model.loss(batch)
+    features = model.joint_codec.features(torch.as_tensor(batch["joints"])).reshape(-1, 3)
+    torch.testing.assert_close(model.joint_feature_var, features.var(0, unbiased=False))
+    seen = model.joint_feature_var.clone()
+    model.eval().loss(random_batch(spec, 2, b=4, t=8, seed=1))    # evaluation does not move it
+    torch.testing.assert_close(model.joint_feature_var, seen)
+    loaded, _ = load_world_model(save_checkpoint(tmp_path / "ck.pt", model, step=1))
+    torch.testing.assert_close(loaded.joint_feature_var, seen)
+
+
+def test_joint_loss_norm_learns_small_range_features():
+    """Reacher-v5's target position (+-0.2) is learnt far better when each feature's error is
+    divided by its variance: unnormalised, the velocities (symlog +-2.5) take the model's capacity."""
+    env = envs.make("mbrl_ros/Reacher-v5", render_image=False)
+    eps = [rollout_episode(env, random_policy(2), seed=i) for i in range(8)]
+    env.close()
+    errors = {}
+    for norm in (False, True):
+        cfg = WorldModelConfig.preset("tiny", deter=64, stoch=16, hidden=64, batch_size=16, seq_len=16,
+                                      train_actor=False, joint_loss_norm=norm)
+        trainer = Trainer.create(cfg, eps, seed=0)
+        trainer.train(300, progress=False)
+        model = trainer.model.eval()
+        sq = []
+        with torch.no_grad():
+            for ep in eps:
+                b = {k: torch.as_tensor(v[None]) for k, v in ep.items()}
+                post = model.observe(b, sample=False)
+                sq.append(((model.decode(post["h"][0], post["z"][0])["joints"] - b["joints"][0]) ** 2)[:, 4:6])
+        errors[norm] = float(torch.cat(sq).mean().sqrt())
+    target_std = float(np.std(np.concatenate([ep["joints"][:, 4:6] for ep in eps])))
+    print("target-position RMSE (plain, normalised), std:", errors, target_std)
+    assert errors[True] < 0.6 * errors[False], errors
+    assert errors[True] < 0.6 * target_std, (errors, target_std)

@@ -27,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ..data.episodes import EpisodeCache
     from ..world_model.checkpoint import load_world_model
-    from .evaluation import evaluate, format_table
+    from .evaluation import evaluate, format_joint_table, format_table
 
     torch.set_num_threads(max(1, args.threads))
     if not args.cache.is_dir():
@@ -45,6 +45,9 @@ def run(args: argparse.Namespace) -> int:
     report = evaluate(model, episodes, horizons=args.horizons, out_dir=args.out)
     print(f"checkpoint {args.checkpoint} (step {payload['step']}), {len(episodes)} held-out episodes")
     print(format_table(report))
+    joint_table = format_joint_table(report, model.obs_spec.joint_names)
+    if joint_table:
+        print(joint_table)
     print(f"wrote {args.out / 'metrics.json'}" + (f", {args.out / 'open_loop.png'}, {args.out / 'open_loop.gif'}"
                                                  if model.obs_spec.has_image else ""))
     return 0

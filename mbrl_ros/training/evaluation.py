@@ -9,6 +9,7 @@ s + k. Metrics per horizon k:
   joint_rmse  root mean squared joint error (joint units: rad, rad/s; the error of an
               angle in ObsSpec.angle_joints is wrapped into [-pi, pi))
   joint_mae   mean absolute joint error
+  joint_rmse_each  the RMSE of each joint entry (metrics.json only; which ones the model gets wrong)
   reward_r2   R^2 of the predicted vs real reward of step s + k (1 - SSE/SST)
 
 Horizon 0 is the posterior reconstruction (filtering) of steps 1..T-1, for reference
@@ -44,6 +45,7 @@ class _Accumulator:
     def __init__(self, angle_joints: Sequence[int] = ()):
         self.angle_joints = tuple(angle_joints)
         self.image_se = self.image_n = self.joint_se = self.joint_ae = self.joint_n = 0.0
+        self.joint_se_each: Optional[np.ndarray] = None
         self.reward_pred: list[np.ndarray] = []
         self.reward_true: list[np.ndarray] = []
 
@@ -56,6 +58,8 @@ class _Accumulator:
             self.joint_se += float((err ** 2).sum())
             self.joint_ae += float(err.abs().sum())
             self.joint_n += err.numel()
+            se_each = (err ** 2).reshape(-1, err.shape[-1]).sum(0).numpy().astype(np.float64)
+            self.joint_se_each = se_each if self.joint_se_each is None else self.joint_se_each + se_each
         self.reward_pred.append(pred_reward.numpy())
         self.reward_true.append(real_reward.numpy())
 
@@ -66,6 +70,8 @@ class _Accumulator:
         if self.joint_n:
             out["joint_rmse"] = float(np.sqrt(self.joint_se / self.joint_n))
             out["joint_mae"] = self.joint_ae / self.joint_n
+            rows = self.joint_n / len(self.joint_se_each)
+            out["joint_rmse_each"] = [float(v) for v in np.sqrt(self.joint_se_each / rows)]
         pred, true = np.concatenate(self.reward_pred), np.concatenate(self.reward_true)
         sst = float(((true - true.mean()) ** 2).sum())
         out["reward_r2"] = 1.0 - float(((pred - true) ** 2).sum()) / sst if sst > 0 else float("nan")
@@ -130,6 +136,20 @@ def format_table(report: dict) -> str:
             v = row.get(c)
             cells.append(f"{'-':>11}" if v is None else (f"{v:>11d}" if isinstance(v, int) else f"{v:>11.4f}"))
         lines.append(f"{label:>8} " + " ".join(cells))
+    return "\n".join(lines)
+
+
+def format_joint_table(report: dict, joint_names: Sequence[str]) -> str:
+    """The RMSE of each joint entry per horizon (rows: joints), or "" without joints."""
+    rows = {k: row["joint_rmse_each"] for k, row in report["horizons"].items() if "joint_rmse_each" in row}
+    if not rows:
+        return ""
+    count = len(next(iter(rows.values())))
+    names = list(joint_names) if len(joint_names) == count else [f"joint[{j}]" for j in range(count)]
+    width = max(12, *(len(n) for n in names))
+    lines = [f"{'rmse':<{width}} " + " ".join(f"{'filter' if k == '0' else 'h' + k:>8}" for k in rows)]
+    for j, name in enumerate(names):
+        lines.append(f"{name:<{width}} " + " ".join(f"{each[j]:>8.4f}" for each in rows.values()))
     return "\n".join(lines)
 
 

@@ -33,6 +33,7 @@ from ..world_model.behavior import behavior_losses, real_value_loss
 from ..world_model.checkpoint import load_checkpoint, model_from_payload, save_checkpoint
 from ..world_model.config import WorldModelConfig
 from ..world_model.model import WorldModel, batch_to_torch
+from ..world_model.networks import JointCodec
 
 # A separate, fixed stream for the windows shown in TensorBoard, so logging never
 # changes which batches training sees.
@@ -116,6 +117,7 @@ class Trainer:
                 raise ValueError(f"cannot switch the frame reward head {'off' if had_frame_head else 'on'} when "
                                  f"resuming {checkpoint}: it has weights; change its scale (> 0) instead")
             payload["config"] = WorldModelConfig.from_dict({**payload["config"], **config_overrides}).to_dict()
+            _fit_joint_variance_to_config(payload)
         model = model_from_payload(payload, checkpoint)
         extra = payload.get("extra", {})
         action_spec = ActionSpec.from_dict(payload["action_spec"]) if payload.get("action_spec") else None
@@ -284,3 +286,13 @@ class Trainer:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+
+
+def _fit_joint_variance_to_config(payload: dict) -> None:
+    """joint_loss_norm may be switched when resuming: its variance buffer starts unseen (zeros,
+    set from the next batch) when switched on, and is dropped when switched off."""
+    weights, key = payload["model"], "joint_feature_var"
+    if not payload["config"].get("joint_loss_norm"):
+        weights.pop(key, None)
+    elif key not in weights and (spec := ObsSpec.from_dict(payload["obs_spec"])).joint_dim > 0:
+        weights[key] = torch.zeros(JointCodec(spec.joint_dim, spec.angle_joints).feature_dim)

@@ -40,6 +40,10 @@ class WorldModelConfig:
     free_nats: float = 1.0    # free bits, applied to each KL term (V3)
     image_scale: float = 1.0
     joint_scale: float = 1.0
+    # Divide each joint feature's squared error by a running estimate of its variance in the data,
+    # so a small-range feature (a target position, +-0.2) counts as much as a wide one (a velocity,
+    # symlog +-2.5). Off: one unweighted sum, where the wide features decide what the model learns.
+    joint_loss_norm: bool = False
     reward_scale: float = 1.0
     frame_reward_scale: float = 0.0  # auxiliary reward-from-one-frame loss on i.i.d. frames (0 = off; model.py)
     frame_reward_batch: int = 64     # frames per step for it

@@ -92,6 +92,9 @@ class WorldModel(nn.Module):
         self.slow_value_head = copy.deepcopy(self.value_head).requires_grad_(False)
         self.actor = Actor(feat_dim, self.action_dim, cfg.hidden, cfg.mlp_layers)
         self.register_buffer("return_scale", torch.ones(()))
+        if cfg.joint_loss_norm and self.joint_decoder is not None:
+            # per-feature variance of the decoded joint features (EMA; 0 = not yet seen any data)
+            self.register_buffer("joint_feature_var", torch.zeros(self.joint_codec.feature_dim))
         self.has_value = cfg.has_value
 
     # ------------------------------------------------------------------ parts
@@ -241,7 +244,11 @@ class WorldModel(nn.Module):
             metrics["loss/image"] = image_loss.detach()
             metrics["loss/image_mse_per_pixel"] = (image_loss / target[0, 0].numel()).detach()
         if self.joint_decoder is not None:
-            joint_loss = ((self.joint_decoder(feat) - self.joint_codec.features(batch["joints"])) ** 2).sum(-1).mean()
+            target = self.joint_codec.features(batch["joints"])
+            joint_err = (self.joint_decoder(feat) - target) ** 2
+            if cfg.joint_loss_norm:
+                joint_err = joint_err / self._joint_feature_variance(target)
+            joint_loss = joint_err.sum(-1).mean()
             total = total + cfg.joint_scale * joint_loss
             metrics["loss/joints"] = joint_loss.detach()
 
@@ -298,6 +305,22 @@ class WorldModel(nn.Module):
         rate = self.config.slow_value_rate
         for slow, fast in zip(self.slow_value_head.parameters(), self.value_head.parameters()):
             slow.mul_(1 - rate).add_(fast.detach(), alpha=rate)
+
+    @torch.no_grad()
+    def _joint_feature_variance(self, target: torch.Tensor, decay: float = 0.99,
+                                floor: float = 1e-3) -> torch.Tensor:
+        """The running per-feature variance that joint_loss_norm divides by (updated in training mode).
+
+        The floor (a std of ~0.03) keeps a feature that barely moves in the data so far from
+        turning its tiny errors into a huge loss.
+        """
+        if self.training:
+            batch_var = target.reshape(-1, target.shape[-1]).var(0, unbiased=False)
+            if bool((self.joint_feature_var == 0).all()):
+                self.joint_feature_var.copy_(batch_var)
+            else:
+                self.joint_feature_var.mul_(decay).add_((1 - decay) * batch_var)
+        return torch.clamp(self.joint_feature_var, min=floor)
 
     @torch.no_grad()
     def update_return_scale(self, returns: torch.Tensor, decay: float = 0.99) -> torch.Tensor:
