@@ -44,8 +44,8 @@ class _Accumulator:
 
     def __init__(self, angle_joints: Sequence[int] = ()):
         self.angle_joints = tuple(angle_joints)
-        self.image_se = self.image_n = self.joint_se = self.joint_ae = self.joint_n = 0.0
-        self.joint_se_each: Optional[np.ndarray] = None
+        self.image_se = self.image_n = self.joint_ae = self.joint_n = 0.0
+        self.joint_se_each: Optional[np.ndarray] = None   # per joint entry; their sum is the aggregate's
         self.reward_pred: list[np.ndarray] = []
         self.reward_true: list[np.ndarray] = []
 
@@ -55,7 +55,6 @@ class _Accumulator:
             self.image_n += real_image.numel()
         if "joints" in pred:
             err = joint_error(pred["joints"], real_joints, self.angle_joints)
-            self.joint_se += float((err ** 2).sum())
             self.joint_ae += float(err.abs().sum())
             self.joint_n += err.numel()
             se_each = (err ** 2).reshape(-1, err.shape[-1]).sum(0).numpy().astype(np.float64)
@@ -68,7 +67,7 @@ class _Accumulator:
         if self.image_n:
             out["image_mse"] = self.image_se / self.image_n
         if self.joint_n:
-            out["joint_rmse"] = float(np.sqrt(self.joint_se / self.joint_n))
+            out["joint_rmse"] = float(np.sqrt(self.joint_se_each.sum() / self.joint_n))
             out["joint_mae"] = self.joint_ae / self.joint_n
             rows = self.joint_n / len(self.joint_se_each)
             out["joint_rmse_each"] = [float(v) for v in np.sqrt(self.joint_se_each / rows)]
