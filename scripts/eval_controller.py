@@ -30,7 +30,8 @@ def main() -> int:
     parser.add_argument("--planner-config", default="{}", help="JSON of planner config fields")
     parser.add_argument("--horizon", type=int, default=10, help="export horizon for --checkpoint")
     parser.add_argument("--per-episode", action="store_true",
-                        help="also print one line per planner episode (reaching tasks: distances to the target)")
+                        help="also report each planner episode (reaching tasks: distances to the target) "
+                             "as planner_episodes in the JSON")
     args = parser.parse_args()
 
     import numpy as np
@@ -62,24 +63,25 @@ def main() -> int:
               "planner_seconds_per_episode": seconds / args.episodes}
     report.update(success_figures("planner", planned_infos))
     report.update(success_figures("random", random_infos))
-    print(json.dumps(report, indent=1))
     if args.per_episode:
-        for ret, episode in zip(planned, planned_infos):
-            print(episode_line(ret, episode))
+        report["planner_episodes"] = [episode_summary(ret, episode) for ret, episode in zip(planned, planned_infos)]
+    print(json.dumps(report, indent=1))
     return 0
 
 
-def episode_line(ret: float, infos: list[dict]) -> str:
+def episode_summary(ret: float, infos: list[dict]) -> dict:
+    """One planner episode: its return and, for reaching tasks, how its distance to the target went."""
     import numpy as np
 
-    line = f"return {ret:7.1f}"
+    summary = {"return": round(float(ret), 2)}
     if infos and "distance" in infos[-1]:
         d = 100 * np.array([i["distance"] for i in infos])
         near = np.flatnonzero(d < 3.0)
-        line += (f"  distance (cm): start {d[0]:5.1f}  min {d.min():4.1f}  final {d[-1]:4.1f}  "
-                 f"mean of the second half {d[len(d) // 2:].mean():4.1f}  first within 3 cm at step "
-                 f"{near[0] + 1 if near.size else '-'}")
-    return line
+        summary.update({"distance_cm_start": round(float(d[0]), 1), "distance_cm_min": round(float(d.min()), 1),
+                        "distance_cm_final": round(float(d[-1]), 1),
+                        "distance_cm_mean_second_half": round(float(d[len(d) // 2:].mean()), 1),
+                        "first_step_within_3cm": int(near[0] + 1) if near.size else None})
+    return summary
 
 
 def success_figures(name: str, infos: list[list[dict]]) -> dict:
