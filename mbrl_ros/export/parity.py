@@ -8,7 +8,12 @@ quantities of unit scale (latent states, probabilities, normalised rewards) and 
 relative one above that. fp32 keeps ~7 significant digits, so a value head that
 predicts returns of size 100 agrees to ~1e-5 absolute at best; an absolute 1e-4 bound
 on such outputs would reject exact exports of well-trained models (seen: 1.2e-4 on
-values of ~100). All figures must be <= `tol` (1e-4) or ParityError.
+values of ~100). All figures must be <= `tol` (1e-4) or ParityError, except the three
+free-running 50-step figures (filter_rollout_50, step_rollout_50, imagine_50), which get
+ROLLOUT_FACTOR x tol: there each side carries its own state, so fp32 rounding compounds with
+the model's own sensitivity (one export of a trained Reacher-v5 model: step_rollout_50 1.2e-4
+while every single-step figure passed). A wrong graph or wiring shows in the single steps and the fused
+horizon, which keep the plain bound.
 """
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ from mbrl_ros.runtime.bundle import ModelBundle
 from mbrl_ros.runtime.latent import LatentState
 
 DEFAULT_TOL = 1e-4
+ROLLOUT_FACTOR = 10.0
 
 
 class ParityError(ValueError):
@@ -28,9 +34,24 @@ class ParityError(ValueError):
 
     def __init__(self, report: dict[str, float], tol: float):
         self.report, self.tol = report, tol
-        bad = {k: v for k, v in report.items() if not v <= tol}
-        super().__init__(f"ONNX/torch parity failed (tol {tol:g}): "
+        bad = parity_failures(report, tol)
+        super().__init__(f"ONNX/torch parity failed (tol {tol:g}, free-running rollouts {tol * ROLLOUT_FACTOR:g}): "
                          + ", ".join(f"{k}={v:.3g}" for k, v in bad.items()))
+
+
+def parity_bounds(report: dict[str, float], tol: float) -> dict[str, float]:
+    """The bound each figure of `measure_parity`'s report must meet: `tol`, or ROLLOUT_FACTOR x tol
+    for the free-running rollouts (keys `filter_rollout_N`, `step_rollout_N`, `imagine_N`)."""
+    def free_running(key: str) -> bool:
+        return key.startswith(("filter_rollout_", "step_rollout_")) or (
+            key.startswith("imagine_") and key != "imagine_fused")
+    return {k: tol * ROLLOUT_FACTOR if free_running(k) else tol for k in report}
+
+
+def parity_failures(report: dict[str, float], tol: float) -> dict[str, float]:
+    """The figures of `report` over their bound (NaN counts as over)."""
+    bounds = parity_bounds(report, tol)
+    return {k: v for k, v in report.items() if not v <= bounds[k]}  # `not <=` also catches NaN
 
 
 def _maxdiff(*pairs) -> float:
@@ -135,8 +156,9 @@ def measure_parity(wm, bundle: ModelBundle, steps: int = 50, batch: int = 4, see
 
 def check_parity(wm, bundle: ModelBundle, tol: float = DEFAULT_TOL, steps: int = 50,
                  batch: int = 4, seed: Optional[int] = 0) -> dict[str, float]:
-    """`measure_parity`, raising ParityError with the figures if any exceeds `tol`."""
+    """`measure_parity`, raising ParityError with the figures if any exceeds its bound
+    (`parity_bounds`: `tol`, or ROLLOUT_FACTOR x tol for the free-running rollouts)."""
     report = measure_parity(wm, bundle, steps=steps, batch=batch, seed=seed or 0)
-    if not all(v <= tol for v in report.values()):  # `not <=` also catches NaN
+    if parity_failures(report, tol):
         raise ParityError(report, tol)
     return report

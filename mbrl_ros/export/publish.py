@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from mbrl_ros.export.onnx_export import write_bundle, write_manifest
-from mbrl_ros.export.parity import DEFAULT_TOL, check_parity
+from mbrl_ros.export.parity import DEFAULT_TOL, ROLLOUT_FACTOR, check_parity
 from mbrl_ros.runtime.bundle import load_bundle
 from mbrl_ros.runtime.sessions import CPU, SessionConfig
 from mbrl_ros.fileio import atomic_write_text, fsync_path, fsync_tree
@@ -92,7 +92,8 @@ def export_to_store(wm, store: Path, horizon: Optional[int] = None, training_ste
             bundle = load_bundle(tmp, SessionConfig(providers=(CPU,)))
             report = check_parity(reference if reference is not None else wm, bundle, tol=tol,
                                   steps=parity_steps)
-            raw = dict(manifest.raw, parity={"tolerance": tol, "max_abs_diff": report})
+            raw = dict(manifest.raw, parity={"tolerance": tol, "rollout_tolerance": tol * ROLLOUT_FACTOR,
+                                             "max_abs_diff": report})
             write_manifest(tmp, raw)
             fsync_tree(tmp)
             os.rename(tmp, store / version)
