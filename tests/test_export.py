@@ -109,8 +109,8 @@ def test_wrong_graph_with_valid_checksums_fails_parity(model, tmp_path):
 
 def test_free_running_rollouts_get_a_wider_bound_than_single_steps(published):
     # fp32 rounding compounds along a 50-step rollout where each side keeps its own state (a trained
-    # Reacher-v5 model: 1.2e-4 there, with every single-step figure passing); single steps and the fused horizon
-    # keep the plain bound, so a wrong graph is still caught there.
+    # Reacher-v5 model: 1.2e-4 there, with every single-step figure passing); single steps and the
+    # fused horizon keep the plain bound, so a wrong graph is still caught there.
     _, result = published
     bounds = parity_bounds(result.parity, TOL)
     assert {k for k, b in bounds.items() if b == 10 * TOL} == {"filter_rollout_50", "step_rollout_50", "imagine_50"}

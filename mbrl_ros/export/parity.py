@@ -12,8 +12,8 @@ values of ~100). All figures must be <= `tol` (1e-4) or ParityError, except the 
 free-running 50-step figures (filter_rollout_50, step_rollout_50, imagine_50), which get
 ROLLOUT_FACTOR x tol: there each side carries its own state, so fp32 rounding compounds with
 the model's own sensitivity (one export of a trained Reacher-v5 model: step_rollout_50 1.2e-4
-while every single-step figure passed). A wrong graph or wiring shows in the single steps and the fused
-horizon, which keep the plain bound.
+while every single-step figure passed). A wrong graph or wiring shows in the single steps and
+the fused horizon, which keep the plain bound.
 """
 from __future__ import annotations
 
