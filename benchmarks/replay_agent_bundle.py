@@ -38,7 +38,7 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from mbrl_ros.agent.common import make_env
+    from mbrl_ros.agent.common import make_env, run_episode
     from mbrl_ros.agent.config import EVAL_SEED_BASE, AgentConfig
     from mbrl_ros.agent.mbrl_loop import PlannerPolicy
     from mbrl_ros.runtime.bundle import load_bundle
@@ -59,19 +59,10 @@ def main(argv=None) -> int:
                                run_seed + 1 if args.seed is None else args.seed)
         print(f"\n{version}:")
         for i in range(args.episodes):
-            obs, _ = env.reset(seed=EVAL_SEED_BASE + i)
-            policy.reset()
-            total, steps, action = 0.0, 0, None
-            joints = [obs["joints"]]
-            while True:
-                action = policy.act(obs)
-                obs, reward, terminated, truncated, _ = env.step(action)
-                total += float(reward)
-                steps += 1
-                joints.append(obs["joints"])
-                if terminated or truncated:
-                    break
-            joints = np.asarray(joints)
+            trace = []
+            total, steps = run_episode(env, policy, EVAL_SEED_BASE + i, trace=trace)
+            action, _, terminated = trace[-1]
+            joints = np.asarray([obs["joints"] for _, obs, _ in trace])
             last = ", ".join(f"{n} {v:+.3f}" for n, v in zip(names, joints[-1]))
             print(f"  episode {i}: return {total:.1f} in {steps} steps ({'terminated' if terminated else 'truncated'});"
                   f" last state: {last}; last action [{', '.join(f'{a:+.3f}' for a in action)}];"

@@ -60,17 +60,22 @@ class FunctionPolicy(Policy):
         return np.asarray(self.fn(obs), np.float32)
 
 
-def run_episode(env: gym.Env, policy: Policy, seed: int, infos: Optional[list] = None) -> tuple[float, int]:
-    """One episode; returns (undiscounted return, env steps). `infos`: a list to append each step's info to."""
+def run_episode(env: gym.Env, policy: Policy, seed: int, infos: Optional[list] = None,
+                trace: Optional[list] = None) -> tuple[float, int]:
+    """One episode; returns (undiscounted return, env steps). `infos`: a list to append each step's
+    info to; `trace`: a list to append each step's (action, next observation, terminated) to."""
     obs, _ = env.reset(seed=seed)
     policy.reset()
     total, steps = 0.0, 0
     while True:
-        obs, reward, terminated, truncated, info = env.step(policy.act(obs))
+        action = policy.act(obs)
+        obs, reward, terminated, truncated, info = env.step(action)
         total += float(reward)
         steps += 1
         if infos is not None:
             infos.append(info)
+        if trace is not None:
+            trace.append((action, obs, terminated))
         if terminated or truncated:
             return total, steps
 
