@@ -137,6 +137,46 @@ def test_eval_schedule_and_config_checks(tmp_path):
         assert cfg.threshold and cfg.mbrl.budget > 0 and cfg.sac.budget > 0
 
 
+
+def test_config_extends(tmp_path):
+    """A variant names its base and only what it changes; mappings merge key by key."""
+    write_config(tmp_path)  # task.yaml: the base
+    (tmp_path / "variant.yaml").write_text(
+        "extends: task.yaml\ntask: {name: ip_variant}\n"
+        "mbrl: {horizon: 5, overrides: {value_from: real}, planner_config: {noise_beta: 2.0}}\n")
+    (tmp_path / "variant2.yaml").write_text("extends: variant.yaml\ntask: {name: ip_variant2}\nsac: {budget: 7}\n")
+    base, cfg = AgentConfig.load(tmp_path / "task.yaml"), AgentConfig.load(tmp_path / "variant2.yaml")
+    assert cfg.name == "ip_variant2" and cfg.mbrl.horizon == 5 and cfg.sac.budget == 7
+    assert cfg.mbrl.overrides == {**base.mbrl.overrides, "value_from": "real"}
+    assert cfg.mbrl.planner_config == {**base.mbrl.planner_config, "noise_beta": 2.0}
+    assert (cfg.env_id, cfg.threshold, cfg.eval, cfg.ppo) == (base.env_id, base.threshold, base.eval, base.ppo)
+
+    cases = {"extends: task.yaml\nmbrl: {horizon: 5}\n": "own task.name",
+             "extends: task.yaml\ntask: {name: ip_smoke}\n": "own task.name",
+             "extends: loop.yaml\ntask: {name: loop}\n": "loops",
+             "extends: nowhere.yaml\ntask: {name: lost}\n": "nowhere.yaml not found"}
+    for text, message in cases.items():
+        (tmp_path / "loop.yaml").write_text(text)
+        with pytest.raises((ValueError, FileNotFoundError), match=message):
+            AgentConfig.load(tmp_path / "loop.yaml")
+
+
+def test_checked_in_variants_share_their_tasks_baselines():
+    """Every checked-in variant is compared with its base task's SAC/PPO runs (report._comparable),
+    so it must keep the base's env, threshold, evaluation and baseline settings."""
+    from mbrl_ros.agent.config import resolve_extends
+
+    folder = __import__("pathlib").Path(__file__).parents[1] / "configs" / "agent"
+    variants = [p for p in sorted(folder.glob("*.yaml")) if "extends" in (yaml.safe_load(p.read_text()) or {})]
+    assert len(variants) >= 10
+    for path in variants:
+        raw = yaml.safe_load(path.read_text())
+        assert set(raw) <= {"extends", "task", "mbrl"} and set(raw["task"]) == {"name"}, path
+        cfg, base = AgentConfig.load(path), AgentConfig.load(folder / raw["extends"])
+        assert (cfg.env_id, cfg.env_kwargs, cfg.threshold, cfg.eval, cfg.sac, cfg.ppo) == \
+            (base.env_id, base.env_kwargs, base.threshold, base.eval, base.sac, base.ppo), path
+        assert resolve_extends(path)["task"]["name"] == path.stem
+
 def test_model_learning_rate_schedule(tmp_path):
     """mbrl.lr_model_end: the world model's rate falls linearly with env steps, and the trainer takes it."""
     from mbrl_ros.agent.mbrl_loop import MBRLAgent

@@ -7,6 +7,16 @@
 Every method of a task is run on the same env (same id and kwargs), counts env
 steps as agent actions (frames = steps x frame_skip) and is evaluated at the
 same env-step points (`eval_points`) on the same eval episode seeds.
+
+A variant of a task names its base and only what it changes:
+
+    extends: reacher.yaml          # relative to this file; bases may extend others in turn
+    task: {name: reacher_icem}     # required: each variant has its own results/<task>/ folder
+    mbrl: {planner_config: {noise_beta: 2.0}}
+
+Mappings merge key by key (so `mbrl.overrides` and `planner_config` keep the base's other
+keys); any other value replaces the base's. The resolved config is what runs and what
+run.json records.
 """
 from __future__ import annotations
 
@@ -77,6 +87,39 @@ class BaselineConfig:
     threads: int = 1
 
 
+def merge_config(base: dict, changes: dict) -> dict:
+    """`base` with `changes` applied: mappings merge key by key, anything else replaces."""
+    merged = dict(base)
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge_config(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def resolve_extends(path: Path, _chain: tuple = ()) -> dict:
+    """The YAML mapping at `path` with its `extends:` chain applied (the base first)."""
+    path = Path(path)
+    if path.resolve() in _chain:
+        raise ValueError(f"{path}: 'extends' loops: " + " -> ".join(str(p) for p in (*_chain, path.resolve())))
+    if not path.is_file():
+        where = f" (named by {_chain[-1]})" if _chain else ""
+        raise FileNotFoundError(f"agent config {path} not found{where}")
+    raw = yaml.safe_load(path.read_text())
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: an agent config must be a YAML mapping, got {type(raw).__name__}")
+    base_name = raw.pop("extends", None)
+    if base_name is None:
+        return raw
+    base = resolve_extends(path.parent / str(base_name), (*_chain, path.resolve()))
+    name = (raw.get("task") or {}).get("name")
+    if not name or name == (base.get("task") or {}).get("name"):
+        raise ValueError(f"{path}: a config that extends {base_name} must give its own task.name "
+                         "(each config's runs go to results/<task.name>/)")
+    return merge_config(base, raw)
+
+
 @dataclass
 class AgentConfig:
     name: str
@@ -117,7 +160,7 @@ class AgentConfig:
 
     @classmethod
     def load(cls, path: Path) -> "AgentConfig":
-        return cls.from_dict(yaml.safe_load(Path(path).read_text()), source=str(path))
+        return cls.from_dict(resolve_extends(Path(path)), source=str(path))
 
     def to_dict(self) -> dict[str, Any]:
         from dataclasses import asdict
