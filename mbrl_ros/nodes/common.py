@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sys
+import threading
 from typing import Any, Callable
 
 import rclpy
@@ -65,15 +66,51 @@ def sec_to_stamp(seconds: float):
     return Time(sec=sec, nanosec=nanosec)
 
 
-def spin_quietly(executor) -> None:
-    """executor.spin() for a background thread: a shutdown (Ctrl-C, SIGTERM) ends it without a traceback."""
-    try:
-        executor.spin()
-    except (rclpy.executors.ExternalShutdownException, KeyboardInterrupt):
-        pass
-
-
 RCLError = _rclpy_impl.RCLError  # rclpy's error type from the C layer (not exported elsewhere)
+
+
+class BackgroundSpinner:
+    """Runs a node's callbacks on a thread while the main thread does its own loop (`with` block).
+
+    On exit the thread is stopped and *joined* before the executor is shut down, so nothing the
+    thread may be waiting on is destroyed under it. Why: rclpy's Executor.shutdown() destroys its
+    guard conditions without waiting for a spin in progress on another thread, and tearing those
+    (or the node) down under a running rcl_wait killed the sim node with SIGSEGV on Ctrl-C.
+    """
+
+    def __init__(self, node: Node, poll_s: float = 0.1, join_timeout_s: float = 10.0):
+        self.node, self.poll_s, self.join_timeout_s = node, poll_s, join_timeout_s
+        self.executor = rclpy.executors.SingleThreadedExecutor(context=node.context)
+        self.executor.add_node(node)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._spin, name="mbrl-spinner", daemon=True)
+
+    def _spin(self) -> None:
+        try:
+            while not self._stop.is_set() and self.node.context.ok():
+                self.executor.spin_once(timeout_sec=self.poll_s)
+        except (rclpy.executors.ExternalShutdownException, rclpy.executors.ShutdownException, KeyboardInterrupt):
+            pass  # Ctrl-C / SIGTERM shut the context down: a requested stop
+        except RCLError:
+            if self.node.context.ok():
+                raise
+            # the context went invalid while the wait set was built: also a requested stop
+
+    def __enter__(self) -> "BackgroundSpinner":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        if self.node.context.ok():
+            self.executor.wake()  # end the wait now rather than after poll_s
+        self._thread.join(self.join_timeout_s)
+        if self._thread.is_alive():
+            # A callback is stuck: leave the executor alone (destroying it under the thread can
+            # crash the process) and let the daemon thread die with it.
+            self.node.get_logger().error(f"callback thread did not stop within {self.join_timeout_s} s")
+            return
+        self.executor.shutdown(timeout_sec=0)
 
 
 def run(node_factory: Callable[[], Node], spin: Callable[[Node], None] | None = None) -> int:

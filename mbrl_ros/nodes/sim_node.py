@@ -13,15 +13,14 @@ import time
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
-from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Bool, Float64, Float64MultiArray, Int64
 from std_srvs.srv import Trigger
 
-from mbrl_ros.nodes.common import (COMMAND_QOS, EVENT_QOS, SENSOR_QOS, declare, publish_status, run,
-                                   sec_to_stamp, spin_quietly)
+from mbrl_ros.nodes.common import (COMMAND_QOS, EVENT_QOS, SENSOR_QOS, BackgroundSpinner, declare,
+                                   publish_status, run, sec_to_stamp)
 from mbrl_ros.safety import CommandGate
 from mbrl_ros.sim_loop import SimLoop, SimRates
 
@@ -91,29 +90,26 @@ class SimNode(Node):
 
     # ----------------------------------------------------------- main loop
     def spin_simulation(self) -> None:
-        executor = SingleThreadedExecutor()
-        executor.add_node(self)
-        spinner = threading.Thread(target=spin_quietly, args=(executor,), daemon=True)
-        spinner.start()
+        with BackgroundSpinner(self):  # commands and reset requests arrive on the spinner thread
+            self._run_paced()
+
+    def _run_paced(self) -> None:
         wall0, sim0 = time.monotonic(), self.loop.time
         next_diag = wall0
-        try:
-            while rclpy.ok():
-                with self.lock:
-                    events = self.loop.advance()
-                self._publish(events)
-                now = time.monotonic()
-                if self.rtf > 0:  # pace: sim time elapsed must not run ahead of wall time * rtf
-                    ahead = (events.time - sim0) / self.rtf - (now - wall0)
-                    if ahead > 0:
-                        time.sleep(ahead)
-                    elif ahead < -0.5:  # fell far behind (e.g. machine busy): don't try to catch up in a burst
-                        wall0, sim0 = now, events.time
-                if now >= next_diag:
-                    self._publish_diagnostics(events.time)
-                    next_diag = now + 1.0
-        finally:
-            executor.shutdown(timeout_sec=1.0)
+        while rclpy.ok():
+            with self.lock:
+                events = self.loop.advance()
+            self._publish(events)
+            now = time.monotonic()
+            if self.rtf > 0:  # pace: sim time elapsed must not run ahead of wall time * rtf
+                ahead = (events.time - sim0) / self.rtf - (now - wall0)
+                if ahead > 0:
+                    time.sleep(ahead)
+                elif ahead < -0.5:  # fell far behind (e.g. machine busy): don't try to catch up in a burst
+                    wall0, sim0 = now, events.time
+            if now >= next_diag:
+                self._publish_diagnostics(events.time)
+                next_diag = now + 1.0
 
     def _publish(self, ev) -> None:
         stamp = sec_to_stamp(ev.time)
