@@ -32,9 +32,9 @@ ROLLOUT_FACTOR = 10.0
 class ParityError(ValueError):
     """ONNX and torch disagree beyond tolerance; the bundle must not be published."""
 
-    def __init__(self, report: dict[str, float], tol: float):
+    def __init__(self, report: dict[str, float], tol: float, failures: Optional[dict[str, float]] = None):
         self.report, self.tol = report, tol
-        bad = parity_failures(report, tol)
+        bad = parity_failures(report, tol) if failures is None else failures
         super().__init__(f"ONNX/torch parity failed (tol {tol:g}, free-running rollouts {tol * ROLLOUT_FACTOR:g}): "
                          + ", ".join(f"{k}={v:.3g}" for k, v in bad.items()))
 
@@ -159,6 +159,7 @@ def check_parity(wm, bundle: ModelBundle, tol: float = DEFAULT_TOL, steps: int =
     """`measure_parity`, raising ParityError with the figures if any exceeds its bound
     (`parity_bounds`: `tol`, or ROLLOUT_FACTOR x tol for the free-running rollouts)."""
     report = measure_parity(wm, bundle, steps=steps, batch=batch, seed=seed or 0)
-    if parity_failures(report, tol):
-        raise ParityError(report, tol)
+    failures = parity_failures(report, tol)
+    if failures:
+        raise ParityError(report, tol, failures)
     return report
