@@ -32,11 +32,10 @@ ROLLOUT_FACTOR = 10.0
 class ParityError(ValueError):
     """ONNX and torch disagree beyond tolerance; the bundle must not be published."""
 
-    def __init__(self, report: dict[str, float], tol: float, failures: Optional[dict[str, float]] = None):
-        self.report, self.tol = report, tol
-        bad = parity_failures(report, tol) if failures is None else failures
+    def __init__(self, report: dict[str, float], tol: float, failures: dict[str, float]):
+        self.report, self.tol, self.failures = report, tol, failures  # failures: `parity_failures(report, tol)`
         super().__init__(f"ONNX/torch parity failed (tol {tol:g}, free-running rollouts {tol * ROLLOUT_FACTOR:g}): "
-                         + ", ".join(f"{k}={v:.3g}" for k, v in bad.items()))
+                         + ", ".join(f"{k}={v:.3g}" for k, v in failures.items()))
 
 
 def parity_bounds(report: dict[str, float], tol: float) -> dict[str, float]:
