@@ -125,8 +125,10 @@ def sim_graph(given: dict[str, str] | None = None) -> list[NodeSpec]:
         nodes.append(NodeSpec("logger", "mbrl_ros.nodes.logger_node", "logger_node", params,
                               {**common, "output_dir": str(data / "bags")}))
         if _truthy(a["train"]):
+            # The trainer reads bags and needs no sim time; subscribed to /clock it would pay
+            # for every message (docs/nodes.md, "/clock").
             nodes.append(NodeSpec("trainer", "mbrl_ros.nodes.trainer_node", "trainer_node", params,
-                                  {**common, "env_id": a["env_id"], "bag_dir": str(data / "bags"),
+                                  {"use_sim_time": False, "env_id": a["env_id"], "bag_dir": str(data / "bags"),
                                    "work_dir": str(data / "trainer"), "model_store": str(data / "models"),
                                    "init_from": store}))
     return nodes

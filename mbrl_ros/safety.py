@@ -49,6 +49,11 @@ class CommandGate:
 
     `submit` at each received command, `current(now)` whenever the actuators need
     a value. Times are seconds on one clock (the node's).
+
+    It also records how old the applied command was: `pop_max_age()` returns the
+    largest age since the last call. Measured where the command is used, this is
+    the robot's view of the control rate, whatever delayed the commands (planner,
+    transport, or a busy machine), and no observer's own delays enter it.
     """
 
     spec: ActionSpec
@@ -57,6 +62,7 @@ class CommandGate:
     _command: Optional[np.ndarray] = None
     _stamp: float = float("-inf")
     timed_out: bool = False
+    _max_age: float = 0.0
 
     def zero(self) -> np.ndarray:
         return zero_command(self.spec)
@@ -81,9 +87,17 @@ class CommandGate:
             if self._command is not None and not self.timed_out:
                 self.counts["timeouts"] += 1
             self.timed_out = self._command is not None
+            if self.timed_out:
+                self._max_age = max(self._max_age, now - self._stamp)
             return self.zero()
         self.timed_out = False
+        self._max_age = max(self._max_age, now - self._stamp)
         return self._command
+
+    def pop_max_age(self) -> float:
+        """The largest age of a command held at `current()` since the last call (0 if none was held)."""
+        age, self._max_age = self._max_age, 0.0
+        return age
 
     def reset(self) -> None:
         self._command, self._stamp, self.timed_out = None, float("-inf"), False

@@ -19,7 +19,7 @@ from mbrl_ros.safety import CommandGate
 class SimRates:
     joint_state_hz: float = 100.0
     camera_hz: float = 30.0
-    clock_hz: float = 200.0
+    clock_hz: float = 100.0
 
     def __post_init__(self):
         for name in ("joint_state_hz", "camera_hz", "clock_hz"):

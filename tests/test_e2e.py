@@ -16,12 +16,11 @@ from tests.ros_helpers import ROOT, node_process, ros_node, spin_until, stop
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
-from rosgraph_msgs.msg import Clock  # noqa: E402
 from std_msgs.msg import Float64, Float64MultiArray, Int64  # noqa: E402
 
 import mbrl_ros.envs as envs  # noqa: E402
 from mbrl_ros.graph import sim_graph  # noqa: E402
-from mbrl_ros.nodes.common import COMMAND_QOS, EVENT_QOS, stamp_to_sec  # noqa: E402
+from mbrl_ros.nodes.common import COMMAND_QOS, EVENT_QOS  # noqa: E402
 from mbrl_ros.paths import models_dir  # noqa: E402
 
 ENV_ID = "mbrl_ros/Reacher2D-v0"  # the default robot
@@ -34,8 +33,9 @@ SHIPPED = models_dir() / "reacher2d"
 def e2e_params(tmp_path: Path) -> Path:
     """config/sim.yaml with short episodes and segments, and a trainer that exports quickly."""
     params = yaml.safe_load((ROOT / "config" / "sim.yaml").read_text())
-    # Half real time: on a 2-core machine the trainer takes a core; the controller keeps its period.
-    params["sim"]["ros__parameters"].update(episode_steps=EPISODE_STEPS, seed=SEED, real_time_factor=0.5)
+    # Real time, as users run it (a real_time_factor here would not count: the graph sets it from
+    # its launch argument, which wins over the params file).
+    params["sim"]["ros__parameters"].update(episode_steps=EPISODE_STEPS, seed=SEED)
     params["logger"]["ros__parameters"].update(segment_duration_s=3.0)
     params["trainer"]["ros__parameters"].update(train_ratio=0.1, export_every=3, poll_s=1.0)
     path = tmp_path / "params.yaml"
@@ -61,20 +61,19 @@ def random_returns(n: int) -> np.ndarray:
 class Watch:
     def __init__(self, node):
         self.returns, self.current, self.started = [], 0.0, False
-        self.commands, self.diag, self.sim_time = [], {}, 0.0  # commands: sim time at arrival
+        # commands: sim time at arrival. The sim time comes from the sim's 1 Hz reports, not /clock:
+        # a 100 Hz /clock subscription would cost this process ~12 % of a core the nodes need.
+        self.commands, self.diag, self.sim_time = [], {}, 0.0
         self.command_values = []
+        self.command_ages = []  # the sim's reports: (sim time, oldest command the actuators held since the last)
         node.create_subscription(Float64, "/mbrl/reward", self.on_reward, EVENT_QOS)
         node.create_subscription(Int64, "/mbrl/episode", self.on_episode, EVENT_QOS)
         node.create_subscription(Float64MultiArray, "/mbrl/commands", self.on_command, COMMAND_QOS)
-        node.create_subscription(Clock, "/clock", self.on_clock, 10)
         node.create_subscription(DiagnosticArray, "/diagnostics", self.on_diag, 10)
 
     def on_command(self, msg):
         self.commands.append(self.sim_time)
         self.command_values.append(list(msg.data))
-
-    def on_clock(self, msg):
-        self.sim_time = stamp_to_sec(msg.clock)
 
     def on_reward(self, msg):
         self.current += msg.data
@@ -87,6 +86,9 @@ class Watch:
     def on_diag(self, msg):
         for s in msg.status:
             self.diag[s.name] = {kv.key: kv.value for kv in s.values}
+            if s.name == "mbrl_ros: sim":
+                self.sim_time = float(self.diag[s.name]["sim_time"])
+                self.command_ages.append((self.sim_time, float(self.diag[s.name]["command_age_max_s"])))
 
     def ctl(self, key, default=""):
         return self.diag.get("mbrl_ros: controller", {}).get(key, default)
@@ -116,11 +118,15 @@ def test_sim_controller_logger_trainer_loop(tmp_path):
                 (watch.diag, logs())
             swap_time = watch.sim_time
             spin_until(node, lambda: watch.sim_time > swap_time + 2.0, 30, procs.values())
-            # 20 Hz control, before, across and after the swap. The swap itself costs one ~15-20 ms
-            # tick (measured in-process); on a 2-core machine the trainer's export (torch + ORT
-            # parity) competes for the CPU at that moment, so allow a few late ticks, not a dropout.
-            gaps = np.diff([t for t in watch.commands if t > watch.commands[0] + 1.0])
-            assert gaps.max() < 0.35, f"command stream stalled: a {gaps.max():.3f} s gap in sim time"
+            # 20 Hz control, before, across and after the swap, as the robot saw it: the sim reports
+            # the oldest command its actuators held each second (an observer stamping arrivals would
+            # add its own scheduling delays). The swap costs one tick of <= 25 ms (bench_swap_stall);
+            # on 2 cores the trainer's export competes for the CPU, so allow late ticks, not a dropout.
+            ages = [(t, age) for t, age in watch.command_ages if t > watch.commands[0] + 3.0]  # the first ~2 s: start-up
+            worst_time, worst = max(ages, key=lambda r: r[1])
+            print(f"oldest command applied: {worst:.3f} s at sim time {worst_time:.1f} (swap at {swap_time:.1f})")
+            assert worst < 0.35, (f"command stream stalled: a command {worst:.3f} s old was still applied at "
+                                  f"sim time {worst_time:.1f} (swap at {swap_time:.1f}); reports {ages}")
             assert int(watch.ctl("ticks_planner_error", "0")) == 0
             # every command, from the shipped model and the trainer's, is within the robot's limits
             # (a bundle without the robot's limits would publish [-1, 1] actions as torques)

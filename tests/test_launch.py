@@ -15,6 +15,8 @@ def test_sim_graph_nodes_and_arguments():
     assert set(nodes) == {"sim", "controller", "logger", "trainer"}
     assert nodes["controller"].parameters["use_sim_time"] is True
     assert nodes["sim"].parameters["use_sim_time"] is False  # the sim is the clock
+    assert nodes["logger"].parameters["use_sim_time"] is True  # log times on the clock that stamps messages
+    assert nodes["trainer"].parameters["use_sim_time"] is False  # reads bags: /clock would only cost CPU
     assert nodes["controller"].parameters["model_store"].endswith("models/reacher2d")
     assert nodes["controller"].parameters["watch_store"] == nodes["trainer"].parameters["model_store"]
     assert {n.name for n in sim_graph({"record": "false"})} == {"sim", "controller"}

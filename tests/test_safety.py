@@ -33,6 +33,22 @@ def test_gate_holds_last_valid_and_times_out():
     np.testing.assert_allclose(gate.current(2.1), [0.5, 0.5])
 
 
+def test_gate_reports_the_oldest_command_it_applied_per_window():
+    gate = CommandGate(SPEC, timeout_s=0.5)
+    gate.current(0.3)
+    assert gate.pop_max_age() == 0.0  # no command yet: nothing held, no age
+    gate.submit([1.0, 1.0], now=1.0)
+    for now in (1.01, 1.04, 1.02):
+        gate.current(now)
+    assert gate.pop_max_age() == pytest.approx(0.04)
+    assert gate.pop_max_age() == 0.0  # the window restarts at each pop
+    gate.current(1.8)  # a 0.8 s stall: timed out, zeroed, and the age still counts
+    assert gate.pop_max_age() == pytest.approx(0.8) and gate.timed_out
+    gate.reset()  # a new episode: no held command, no age until the next one arrives
+    gate.current(2.0)
+    assert gate.pop_max_age() == 0.0
+
+
 def test_gate_zero_respects_asymmetric_limits():
     gate = CommandGate(ActionSpec(dim=1, low=(0.5,), high=(1.0,)))
     np.testing.assert_allclose(gate.current(0.0), [0.5])

@@ -142,10 +142,17 @@ class SimNode(Node):
         values = {**{k: str(v) for k, v in self.counts.items()},
                   **{f"commands_{k}": str(v) for k, v in self.gate.counts.items()},
                   "sim_time": f"{sim_time:.3f}", "episode": str(self.loop.episode),
+                  # the oldest command the actuators held since the last report (sim s; ~1 control
+                  # period when the controller keeps its rate)
+                  "command_age_max_s": f"{self._pop_command_age():.3f}",
                   "command_timed_out": str(self.gate.timed_out)}
         level = DiagnosticStatus.WARN if self.gate.timed_out else DiagnosticStatus.OK
         publish_status(self, self.pub_diag, "mbrl_ros: sim", level,
                        "commands timed out: actuators zeroed" if self.gate.timed_out else "running", values)
+
+    def _pop_command_age(self) -> float:
+        with self.lock:
+            return self.gate.pop_max_age()
 
     def close(self) -> None:
         self.env.close()

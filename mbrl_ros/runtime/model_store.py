@@ -15,7 +15,6 @@ not retried until CURRENT changes, and the running model stays.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from dataclasses import dataclass
@@ -123,12 +122,11 @@ class ModelStore:
         self._stop.clear()
 
         def loop():
-            # Loading a bundle (hashing, session creation, smoke run) must not take CPU from
-            # control ticks: on Linux a thread has its own nice value, so lower only this one.
-            try:
-                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
-            except (AttributeError, OSError):  # not Linux, or not permitted: load at normal priority
-                pass
+            # The watcher runs at the node's own priority on purpose. ONNX Runtime holds the GIL
+            # while it builds a session, so the control thread waits for that call to end; a
+            # lower-priority (niced) watcher takes longer to end it on a busy machine (a priority
+            # inversion). benchmarks/bench_swap_stall.py, 2 cores, 2 busy processes: ticks up to
+            # 118 ms late with a nice-10 watcher, 24 ms at equal priority (docs/runtime.md).
             while not self._stop.wait(interval):
                 try:
                     self.poll()
