@@ -99,6 +99,48 @@ def test_mbrl_loop_learns_and_plans_better_than_random(tmp_path):
     assert json.loads((out / "run.json").read_text())["sessions"] == 2
 
 
+def test_mbrl_run_stopped_before_a_due_update_trains_before_it_evaluates(tmp_path, monkeypatch):
+    """A run killed after an episode's state was saved but before that step's model update must,
+    when it resumes, update first and evaluate the updated model, not the previous one."""
+    from mbrl_ros.agent.mbrl_loop import MBRLAgent
+
+    # Fixed 50-step episodes: the 10th ends at 500 env steps, where an update (every 200 after
+    # the first at 100) and the last evaluation are both due.
+    config = AgentConfig.load(write_config(
+        tmp_path, task={"env_id": "mbrl_ros/Reacher-v5", "env_kwargs": {"render_image": False, "episode_steps": 50}},
+        eval={"every": 250, "episodes": 1},
+        mbrl={"budget": 500, "seed_episodes": 2, "update_every": 200, "train_ratio": 0.1, "pretrain_steps": 20,
+              "absorbing_steps": 0, "planner_config": {"num_samples": 32, "num_elites": 8, "iterations": 1}}))
+    out = tmp_path / "run"
+    original_update = MBRLAgent._train_and_publish
+
+    def killed_at_the_last_update(agent, steps):
+        if agent.env_steps >= 500:
+            raise KeyboardInterrupt  # as if the process died here
+        original_update(agent, steps)
+
+    monkeypatch.setattr(MBRLAgent, "_train_and_publish", killed_at_the_last_update)
+    with pytest.raises(KeyboardInterrupt):
+        MBRLAgent(config, 0, out, progress=False).run()
+    state = json.loads((out / "state.json").read_text())
+    assert (state["env_steps"], state["last_update"]) == (500, 300)
+    assert [r["env_steps"] for r in read_evals(out / "evals.csv")] == [0, 250]
+    saved = torch.load(out / "checkpoint.pt", weights_only=False)["step"]
+    assert saved == state["train_steps"]  # the checkpoint is the model `last_update` describes
+
+    calls = []
+    monkeypatch.setattr(MBRLAgent, "_train_and_publish",
+                        lambda agent, steps: (calls.append(("update", agent.env_steps)), original_update(agent, steps)))
+    original_evaluate = MBRLAgent._evaluate
+    monkeypatch.setattr(MBRLAgent, "_evaluate", lambda agent, point: (
+        calls.append(("evaluate", point, agent.trainer.step)), original_evaluate(agent, point))[1])
+    resumed = MBRLAgent(config, 0, out, progress=False)
+    assert resumed.trainer.step == saved
+    resumed.run()
+    assert calls == [("update", 500), ("evaluate", 500, saved + 20)], calls  # 0.1 x 200 new steps first
+    assert [r["env_steps"] for r in read_evals(out / "evals.csv")] == [0, 250, 500]
+
+
 @pytest.mark.parametrize("method", ["sac", "ppo"])
 def test_sb3_baseline_same_cli_accounting_and_resume(tmp_path, method):
     """SB3 runs through `mbrl-ros agent run` on the same env, eval schedule and step/frame accounting,

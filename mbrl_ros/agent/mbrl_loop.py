@@ -216,6 +216,9 @@ class MBRLAgent:
             self.trainer.set_learning_rate("world", self.model_learning_rate())
             self.trainer.train(steps, progress=False)
         self.last_update = self.env_steps
+        # The checkpoint and state.json move together: a resumed run then trains from the model that
+        # `last_update` describes, not from the one of the last evaluation.
+        self._save_state(checkpoint=True)
         try:
             export_to_store(self.trainer.model, self.out / "models", horizon=self.m.horizon,
                             training_step=self.trainer.step, action_spec=self.action_spec, keep=2)
@@ -258,6 +261,11 @@ class MBRLAgent:
                    unit="step", disable=not self.progress)
         obs, recorder, policy = None, None, None
         while True:
+            # A due update runs before the evaluations: a run stopped after an episode's state was
+            # saved but before that step's update would otherwise evaluate the previous model when
+            # it resumes. In a run that is not stopped the order is the same either way.
+            if self.trainer is not None and self.env_steps - self.last_update >= self.m.update_every:
+                self._train_and_publish(int(round(self.m.train_ratio * (self.env_steps - self.last_update))))
             while pending and pending[0] <= self.env_steps:
                 row = self._evaluate(pending.pop(0))
                 bar.set_postfix(eval=f"{row['return_mean']:.1f}")
@@ -284,8 +292,6 @@ class MBRLAgent:
                 if self.trainer is None and self.episodes >= self.m.seed_episodes and self._usable_episodes() > 0:
                     self._train_and_publish(int(round(self.m.train_ratio * self.env_steps)))
                 self._save_state()
-            if self.trainer is not None and self.env_steps - self.last_update >= self.m.update_every:
-                self._train_and_publish(int(round(self.m.train_ratio * (self.env_steps - self.last_update))))
         bar.close()
         self._save_state(checkpoint=True)
         self.log.finish(env_steps=self.env_steps, frames=self.env_steps * self.frame_skip)
