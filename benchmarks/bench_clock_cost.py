@@ -13,8 +13,6 @@ use_sim_time (controller, logger) pays this in Python for every /clock message.
 from __future__ import annotations
 
 import argparse
-import os
-import random
 import subprocess
 import sys
 import time
@@ -23,14 +21,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
-os.environ.setdefault("ROS_DOMAIN_ID", str(random.randint(1, 101)))
-os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-os.environ.setdefault("MUJOCO_GL", "egl")
+from common import isolate_ros, print_header  # noqa: E402
+
+isolate_ros()
 
 import rclpy  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
-
-from common import print_header  # noqa: E402
 
 
 def idle_node_cpu(use_sim_time: bool, seconds: float) -> tuple[float, float]:

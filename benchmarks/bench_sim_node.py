@@ -11,8 +11,6 @@ Targets (issue 2): joint states >= 100 Hz and 64x64 camera >= 30 Hz at RTF 1.0.
 from __future__ import annotations
 
 import argparse
-import os
-import random
 import subprocess
 import sys
 import time
@@ -21,16 +19,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
-os.environ.setdefault("ROS_DOMAIN_ID", str(random.randint(1, 101)))
-os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-os.environ.setdefault("MUJOCO_GL", "egl")
+from common import isolate_ros, percentiles, print_header  # noqa: E402
+
+isolate_ros()
 
 import numpy as np  # noqa: E402
 import rclpy  # noqa: E402
 from rosgraph_msgs.msg import Clock  # noqa: E402
 from sensor_msgs.msg import Image, JointState  # noqa: E402
 
-from common import percentiles, print_header  # noqa: E402
 from mbrl_ros.nodes.common import SENSOR_QOS, stamp_to_sec  # noqa: E402
 
 

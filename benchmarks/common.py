@@ -12,6 +12,16 @@ import time
 from pathlib import Path
 
 
+def isolate_ros() -> None:
+    """A DDS domain of this run's own on localhost, so parallel runs don't hear each other, and
+    headless MuJoCo rendering. Call before rclpy is imported; variables already set win."""
+    import random
+
+    os.environ.setdefault("ROS_DOMAIN_ID", str(random.randint(1, 101)))
+    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    os.environ.setdefault("MUJOCO_GL", "egl")
+
+
 def machine() -> str:
     """CPU model, core count and current load average (figures on a busy machine are noisy)."""
     cpu = platform.processor() or "unknown CPU"
