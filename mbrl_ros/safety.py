@@ -83,15 +83,14 @@ class CommandGate:
 
     def current(self, now: float) -> np.ndarray:
         """The command to apply now: the last valid one, or zero when it is older than timeout_s."""
+        if self._command is not None:  # a held command, applied or timed out: its age counts
+            self._max_age = max(self._max_age, now - self._stamp)
         if self._command is None or now - self._stamp > self.timeout_s:
             if self._command is not None and not self.timed_out:
                 self.counts["timeouts"] += 1
             self.timed_out = self._command is not None
-            if self.timed_out:
-                self._max_age = max(self._max_age, now - self._stamp)
             return self.zero()
         self.timed_out = False
-        self._max_age = max(self._max_age, now - self._stamp)
         return self._command
 
     def pop_max_age(self) -> float:

@@ -216,9 +216,10 @@ class MBRLAgent:
             self.trainer.set_learning_rate("world", self.model_learning_rate())
             self.trainer.train(steps, progress=False)
         self.last_update = self.env_steps
-        # The checkpoint and state.json move together: a resumed run then trains from the model that
-        # `last_update` describes, not from the one of the last evaluation.
-        self._save_state(checkpoint=True)
+        # The model changes only here, so the checkpoint is saved only here, together with the
+        # state.json that describes it: a resumed run trains on from the model `last_update` names.
+        self.trainer.save(self.checkpoint)
+        self._save_state()
         try:
             export_to_store(self.trainer.model, self.out / "models", horizon=self.m.horizon,
                             training_step=self.trainer.step, action_spec=self.action_spec, keep=2)
@@ -232,9 +233,7 @@ class MBRLAgent:
         self._open_store()
 
     # ---------------------------------------------------------------- persistence
-    def _save_state(self, checkpoint: bool = False) -> None:
-        if checkpoint and self.trainer is not None:
-            self.trainer.save(self.checkpoint)
+    def _save_state(self) -> None:
         state = {"env_steps": self.env_steps, "episodes": self.episodes, "last_update": self.last_update,
                  "train_steps": self.trainer.step if self.trainer else 0}
         atomic_write_bytes(self.state_path, json.dumps(state).encode())
@@ -250,7 +249,7 @@ class MBRLAgent:
         returns = evaluate(self.eval_env, policy, self.config.eval.episodes, desc=f"eval@{point}",
                            progress=self.progress)
         row = self.log.add_eval(point, point * self.frame_skip, returns)
-        self._save_state(checkpoint=True)
+        self._save_state()
         return row
 
     # ---------------------------------------------------------------- the loop
@@ -293,7 +292,7 @@ class MBRLAgent:
                     self._train_and_publish(int(round(self.m.train_ratio * self.env_steps)))
                 self._save_state()
         bar.close()
-        self._save_state(checkpoint=True)
+        self._save_state()
         self.log.finish(env_steps=self.env_steps, frames=self.env_steps * self.frame_skip)
         return self.log
 
