@@ -13,7 +13,7 @@ import torch
 import yaml
 
 from mbrl_ros.agent.config import EVAL_SEED_BASE, AgentConfig, EvalConfig
-from mbrl_ros.agent.report import steps_to_threshold
+from mbrl_ros.agent.report import common_points_and_tails, steps_to_threshold
 from mbrl_ros.agent.runlog import RunLog, read_evals
 from mbrl_ros.cli import main
 
@@ -284,6 +284,21 @@ def test_report_regenerates_plot_and_table_from_saved_results(tmp_path):
     assert f"{sac / ours:.1f}x" in table and "agent_toy.png" in table
     assert steps_to_threshold([{"env_steps": 0, "return_mean": 1.0}], 5.0) is None
     assert EVAL_SEED_BASE > 100_003 * 1000 + 100_000  # eval seeds never collide with training episode seeds
+
+
+def test_plot_keeps_the_curve_of_a_seed_run_further_than_the_others():
+    """Unfinished seeds stopped at different steps: the mean covers the common points, and the
+    longer seed's later evaluations are still drawn (from the last common point on)."""
+    def run(*points):
+        return {"evals": [{"env_steps": s, "return_mean": r} for s, r in points]}
+    short = run((0, -300.0), (5000, 500.0))
+    long = run((0, -330.0), (5000, 700.0), (10000, 1900.0), (15000, 2600.0))
+    steps, vals, tails = common_points_and_tails([long, short])
+    assert steps.tolist() == [0, 5000] and vals == [[-330.0, -300.0], [700.0, 500.0]]
+    assert len(tails) == 1
+    assert tails[0][0].tolist() == [5000, 10000, 15000] and tails[0][1].tolist() == [700.0, 1900.0, 2600.0]
+    steps, vals, tails = common_points_and_tails([short, run((0, -1.0), (5000, 2.0))])
+    assert steps.tolist() == [0, 5000] and tails == []
 
 
 def test_report_compares_a_variant_with_the_baselines_of_its_task(tmp_path):

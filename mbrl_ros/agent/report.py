@@ -131,6 +131,28 @@ def summarize(runs: dict[str, dict[str, list[dict]]], shared: Optional[dict[str,
     return out
 
 
+def common_points_and_tails(runs: list[dict]) -> tuple[np.ndarray, list[list[float]], list[tuple]]:
+    """The eval points every seed has reached with the returns there, and each seed's curve past them.
+
+    Seeds share the eval schedule, so the mean and band are drawn where all of them have a figure;
+    a seed run further (an unfinished run stopped later than the others) would otherwise vanish
+    from the plot, so its own curve from the last common point on is returned as a tail.
+    """
+    by_step: dict[int, list[float]] = {}
+    for run in runs:
+        for row in run["evals"]:
+            by_step.setdefault(row["env_steps"], []).append(row["return_mean"])
+    steps = np.array(sorted(s for s, v in by_step.items() if len(v) == len(runs)))
+    vals = [by_step[s] for s in steps]
+    last = steps[-1] if len(steps) else -1
+    tails = []
+    for run in runs:
+        tail = [(row["env_steps"], row["return_mean"]) for row in run["evals"] if row["env_steps"] >= last]
+        if len(tail) > 1:
+            tails.append((np.array([s for s, _ in tail]), np.array([r for _, r in tail])))
+    return steps, vals, tails
+
+
 def plot_task(task: str, methods: dict[str, list[dict]], threshold: float, path: Path,
               shared: Optional[dict[str, str]] = None) -> Path:
     import matplotlib
@@ -142,19 +164,16 @@ def plot_task(task: str, methods: dict[str, list[dict]], threshold: float, path:
     for method in METHODS:
         if method not in methods:
             continue
-        # Seeds share the eval schedule; average at the points every seed has reached.
-        by_step: dict[int, list[float]] = {}
-        for run in methods[method]:
-            for row in run["evals"]:
-                by_step.setdefault(row["env_steps"], []).append(row["return_mean"])
+        steps, vals, tails = common_points_and_tails(methods[method])
         n = len(methods[method])
-        steps = np.array(sorted(s for s, v in by_step.items() if len(v) == n))
-        vals = [by_step[s] for s in steps]
         mean = np.array([np.mean(v) for v in vals])
         x = np.maximum(steps, 1)  # step 0 on a log axis
         label = _method_label(f"{LABELS[method]}, {n} seed{'s' * (n > 1)}", (shared or {}).get(method))
         ax.plot(x, mean, color=COLORS[method], label=label)
         ax.fill_between(x, [min(v) for v in vals], [max(v) for v in vals], color=COLORS[method], alpha=0.2)
+        for i, (tail_steps, tail_returns) in enumerate(tails):
+            ax.plot(np.maximum(tail_steps, 1), tail_returns, color=COLORS[method], ls=":", lw=1.2,
+                    label=f"{LABELS[method]}: single seeds run further" if i == 0 else None)
     ax.axhline(threshold, color="k", ls="--", lw=1, label=f"threshold {threshold:g}")
     ax.set_xscale("log")
     ax.set_xlabel("env steps (agent actions), log scale; step 0 drawn at 1")
