@@ -286,6 +286,20 @@ def test_report_regenerates_plot_and_table_from_saved_results(tmp_path):
     assert EVAL_SEED_BASE > 100_003 * 1000 + 100_000  # eval seeds never collide with training episode seeds
 
 
+def test_report_leaves_out_a_run_evaluated_only_at_step_zero(tmp_path):
+    """A seed just started (only its step-0 evaluation) would otherwise count its untrained
+    return as a final return and 0 as the steps it ran."""
+    results, threshold = tmp_path / "results", 50.0
+    _fake_run(results, "toy", "mbrl", 0, [-100.0, 0.0, 60.0], threshold)
+    _fake_run(results, "toy", "mbrl", 1, [-100.0, 20.0, 80.0], threshold)
+    _fake_run(results, "toy", "mbrl", 2, [-150.0], threshold)
+    out = tmp_path / "docs"
+    assert main(["agent", "report", "--results", str(results), "--out", str(out)]) == 0
+    ours = json.loads((out / "results_summary.json").read_text())["toy"]["methods"]["mbrl"]
+    assert ours["seeds"] == [0, 1]
+    assert ours["final_return_mean"] == pytest.approx(70.0) and ours["steps_to_threshold"] == [200, 200]
+
+
 def test_plot_keeps_the_curve_of_a_seed_run_further_than_the_others():
     """Unfinished seeds stopped at different steps: the mean covers the common points, and the
     longer seed's later evaluations are still drawn (from the last common point on)."""

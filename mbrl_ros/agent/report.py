@@ -6,7 +6,8 @@
       -> docs/results_summary.json        the same numbers, machine readable
 
 Reads results/<task>/<method>/seed<S>/{evals.csv, run.json} (mbrl_ros.agent.runlog).
-Unfinished runs are included with the evaluations they have (their status says so).
+Unfinished runs are included with the evaluations they have (their status says so), once they
+have been evaluated past env step 0.
 
 A variant of a task (another config of ours on the same env, threshold and evaluation
 episodes, e.g. inverted_pendulum_value next to inverted_pendulum) has no baseline runs of
@@ -35,7 +36,10 @@ def load_runs(results: Path) -> dict[str, dict[str, list[dict]]]:
     for meta_path in sorted(Path(results).glob("*/*/seed*/run.json")):
         meta = json.loads(meta_path.read_text())
         evals = read_evals(meta_path.parent / "evals.csv")
-        if not evals:
+        # A run evaluated only at env step 0 has not trained yet: its one point is the untrained
+        # policy's, and counting it would pull the final-return mean and the steps-run figures
+        # towards a seed that has not started.
+        if not evals or int(evals[-1]["env_steps"]) == 0:
             continue
         run = {**meta, "evals": evals, "folder": str(meta_path.parent)}
         runs.setdefault(meta["task"], {}).setdefault(meta["method"], []).append(run)
