@@ -59,13 +59,10 @@ def main(argv=None) -> int:
                                run_seed + 1 if args.seed is None else args.seed)
         print(f"\n{version}:")
         for i in range(args.episodes):
-            # run_episode resets with the same seed, so this is the state the episode starts from
-            # (its trace holds only the states after each step)
-            start, _ = env.reset(seed=EVAL_SEED_BASE + i)
-            trace = []
+            trace = []  # the start state, then each step's
             total, steps = run_episode(env, policy, EVAL_SEED_BASE + i, trace=trace)
             action, _, terminated = trace[-1]
-            joints = np.asarray([start["joints"]] + [obs["joints"] for _, obs, _ in trace])
+            joints = np.asarray([obs["joints"] for _, obs, _ in trace])
             last = ", ".join(f"{n} {v:+.3f}" for n, v in zip(names, joints[-1]))
             print(f"  episode {i}: return {total:.1f} in {steps} steps ({'terminated' if terminated else 'truncated'});"
                   f" last state: {last}; last action [{', '.join(f'{a:+.3f}' for a in action)}];"

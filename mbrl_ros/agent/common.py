@@ -63,9 +63,12 @@ class FunctionPolicy(Policy):
 def run_episode(env: gym.Env, policy: Policy, seed: int, infos: Optional[list] = None,
                 trace: Optional[list] = None) -> tuple[float, int]:
     """One episode; returns (undiscounted return, env steps). `infos`: a list to append each step's
-    info to; `trace`: a list to append each step's (action, next observation, terminated) to."""
+    info to; `trace`: a list to append (None, start observation, False) and then each step's
+    (action, next observation, terminated) to."""
     obs, _ = env.reset(seed=seed)
     policy.reset()
+    if trace is not None:
+        trace.append((None, obs, False))
     total, steps = 0.0, 0
     while True:
         action = policy.act(obs)
