@@ -168,6 +168,47 @@ def test_sb3_baseline_same_cli_accounting_and_resume(tmp_path, method):
     assert meta["sessions"] == 2 and meta["env_steps"] >= budget + 100
 
 
+def test_run_folder_without_its_training_state_is_refused_then_restarted_on_request(tmp_path, capsys):
+    """A fresh clone has a run's evals.csv/run.json but not its checkpoint: continuing would start
+    from zero and append a second curve to the first, so the run is refused; --restart moves the
+    old files aside (nothing lost) and starts afresh."""
+    from mbrl_ros.agent.mbrl_loop import MBRLAgent
+    from mbrl_ros.agent.runlog import RunNotContinuable
+
+    from mbrl_ros.agent.report import load_runs
+
+    config_path = write_config(tmp_path, eval={"every": 100})
+    out = tmp_path / "results" / "ip_smoke" / "ppo" / "seed0"
+    args = ["agent", "run", "--config", config_path, "--method", "ppo", "--seed", "0", "--out", str(out),
+            "--no-progress"]
+    assert main(args) == 0
+    first = (out / "evals.csv").read_bytes()
+    (out / "model.zip").unlink()  # what a clone of the repository holds: only the two small files
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "up to 256 env steps" in err and "model.zip" in err and "--restart" in err
+    assert (out / "evals.csv").read_bytes() == first and sorted(p.name for p in out.iterdir()) == ["evals.csv",
+                                                                                                   "run.json"]
+    assert main(args + ["--restart"]) == 0
+    superseded = [p for p in out.iterdir() if p.name.startswith("superseded-")]
+    assert len(superseded) == 1 and (superseded[0] / "evals.csv").read_bytes() == first
+    meta = json.loads((out / "run.json").read_text())
+    assert meta["sessions"] == 1 and meta["status"] == "done"  # a new run, not a continued one
+    assert [r["env_steps"] for r in read_evals(out / "evals.csv")] == EvalConfig(every=100).points(256)
+    assert [run["folder"] for run in load_runs(tmp_path / "results")["ip_smoke"]["ppo"]] == [str(out)]
+
+    # The model-based agent checks its own state: state.json, the episode cache, the checkpoint.
+    mbrl_out = tmp_path / "mbrl"
+    log = RunLog(mbrl_out, {"task": "ip_smoke", "method": "mbrl"})
+    log.add_eval(0, 0, [5.0])
+    log.add_eval(1000, 2000, [900.0])
+    with pytest.raises(RunNotContinuable, match="state.json"):
+        MBRLAgent(AgentConfig.load(config_path), 0, mbrl_out, progress=False)
+    (mbrl_out / "state.json").write_text(json.dumps({"env_steps": 1000, "episodes": 30, "last_update": 1000}))
+    with pytest.raises(RunNotContinuable, match="cache, checkpoint.pt"):
+        MBRLAgent(AgentConfig.load(config_path), 0, mbrl_out, progress=False)
+
+
 def test_eval_schedule_and_config_checks(tmp_path):
     assert EvalConfig(every=500, sparse_after=1000, sparse_every=2000).points(5200) == [0, 500, 1000, 3000, 5000, 5200]
     bad = json.loads(json.dumps(SMOKE))

@@ -4,12 +4,15 @@
         --out results/inverted_pendulum/mbrl/seed0
     mbrl-ros agent report --results results --out docs/
 
-A run folder that already holds evaluations is continued, not restarted.
+A run folder that already holds evaluations is continued, not restarted. One whose
+training state is gone (only evals.csv/run.json are committed) is refused; `--restart`
+moves what it holds into <folder>/superseded-<time>/ and starts from zero.
 """
 from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from pathlib import Path
 
 from mbrl_ros.agent.config import METHODS
@@ -26,6 +29,8 @@ def register(parser: argparse.ArgumentParser) -> None:
                      help="run folder (default results/<task>/<method>/seed<S>)")
     run.add_argument("--budget", type=int, default=None, help="override the config's env-step budget (smoke runs)")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
+    run.add_argument("--restart", action="store_true",
+                     help="start from zero; what the run folder holds is moved to <folder>/superseded-<time>/")
     rep = sub.add_parser("report", help="plots + tables from saved results (no re-running)",
                          formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     rep.add_argument("--results", type=Path, default=Path("results"))
@@ -44,19 +49,25 @@ def run(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from mbrl_ros.agent.config import AgentConfig
+    from mbrl_ros.agent.runlog import RunNotContinuable
 
     config = AgentConfig.load(args.config)
     if args.budget is not None:
         setattr(config, args.method, replace(getattr(config, args.method), budget=int(args.budget)))
     out = args.out or Path("results") / config.name / args.method / f"seed{args.seed}"
-    if args.method == "mbrl":
-        from mbrl_ros.agent.mbrl_loop import run_mbrl
+    try:
+        if args.method == "mbrl":
+            from mbrl_ros.agent.mbrl_loop import run_mbrl
 
-        log = run_mbrl(config, args.seed, out, progress=not args.no_progress)
-    else:
-        from mbrl_ros.agent.baselines import run_baseline
+            log = run_mbrl(config, args.seed, out, progress=not args.no_progress, restart=args.restart)
+        else:
+            from mbrl_ros.agent.baselines import run_baseline
 
-        log = run_baseline(config, args.method, args.seed, out, progress=not args.no_progress)
+            log = run_baseline(config, args.method, args.seed, out, progress=not args.no_progress,
+                               restart=args.restart)
+    except RunNotContinuable as exc:
+        print(f"mbrl-ros agent run: {exc}", file=sys.stderr)
+        return 2
     last = log.rows[-1] if log.rows else None
     if last:
         print(f"{config.name} {args.method} seed{args.seed}: {last['env_steps']} env steps "

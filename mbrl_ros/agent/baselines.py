@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from mbrl_ros.agent.common import FunctionPolicy, evaluate, frame_skip, make_env, training_seed
 from mbrl_ros.agent.config import AgentConfig
-from mbrl_ros.agent.runlog import RunLog
+from mbrl_ros.agent.runlog import RunLog, check_continuable, supersede_run_folder
 
 
 class JointsObs(gym.ObservationWrapper):
@@ -61,7 +61,8 @@ class EvalScheduleCallback(BaseCallback):
 class BaselineAgent:
     """One SB3 run (method 'sac' or 'ppo') on one task and seed, in `out`."""
 
-    def __init__(self, config: AgentConfig, method: str, seed: int, out: Path, progress: bool = True):
+    def __init__(self, config: AgentConfig, method: str, seed: int, out: Path, progress: bool = True,
+                 restart: bool = False):
         import torch
 
         if method not in ("sac", "ppo"):
@@ -69,6 +70,11 @@ class BaselineAgent:
         self.config, self.method, self.seed, self.out = config, method, int(seed), Path(out)
         self.b = getattr(config, method)
         self.progress = progress
+        self.model_path = self.out / "model.zip"
+        self.buffer_path = self.out / "replay_buffer.pkl"
+        if restart:
+            supersede_run_folder(self.out)
+        check_continuable(self.out, [self.model_path])
         torch.set_num_threads(max(1, self.b.threads))
         env = make_env(config)
         self.frame_skip = frame_skip(env)
@@ -80,8 +86,6 @@ class BaselineAgent:
                                      "frame_skip": self.frame_skip, "config": config.to_dict(),
                                      "config_file": config.source,
                                      "sb3_kwargs": self.b.kwargs or "stable-baselines3 defaults"})
-        self.model_path = self.out / "model.zip"
-        self.buffer_path = self.out / "replay_buffer.pkl"
         self.pending = [p for p in config.eval.points(self.b.budget) if p not in self.log.done_steps]
         self.bar = None
 
@@ -132,5 +136,6 @@ class BaselineAgent:
         return self.log
 
 
-def run_baseline(config: AgentConfig, method: str, seed: int, out: Path, progress: bool = True) -> RunLog:
-    return BaselineAgent(config, method, seed, out, progress=progress).run()
+def run_baseline(config: AgentConfig, method: str, seed: int, out: Path, progress: bool = True,
+                 restart: bool = False) -> RunLog:
+    return BaselineAgent(config, method, seed, out, progress=progress, restart=restart).run()

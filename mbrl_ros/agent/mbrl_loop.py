@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from mbrl_ros.agent.common import Policy, RandomPolicy, evaluate, frame_skip, make_env, training_seed
 from mbrl_ros.agent.config import AgentConfig
-from mbrl_ros.agent.runlog import RunLog
+from mbrl_ros.agent.runlog import RunLog, check_continuable, supersede_run_folder
 from mbrl_ros.data.episodes import EpisodeCache, validate_episode
 from mbrl_ros.fileio import atomic_write_bytes
 
@@ -129,11 +129,17 @@ def with_absorbing_steps(ep: dict, steps: int, rng: np.random.Generator) -> dict
 class MBRLAgent:
     """One run of the model-based agent on one task and seed, in `out`."""
 
-    def __init__(self, config: AgentConfig, seed: int, out: Path, progress: bool = True):
+    def __init__(self, config: AgentConfig, seed: int, out: Path, progress: bool = True, restart: bool = False):
         import torch
 
         self.config, self.m, self.seed, self.out = config, config.mbrl, int(seed), Path(out)
         self.progress = progress
+        self.checkpoint = self.out / "checkpoint.pt"
+        self.state_path = self.out / "state.json"
+        if restart:
+            supersede_run_folder(self.out)
+        state = json.loads(self.state_path.read_text()) if self.state_path.exists() else {}
+        check_continuable(self.out, self._training_state(state))
         torch.set_num_threads(max(1, self.m.threads))
         self.env, self.eval_env = make_env(config), make_env(config)
         self.frame_skip = frame_skip(self.env)
@@ -145,9 +151,6 @@ class MBRLAgent:
                                      "frame_skip": self.frame_skip, "config": config.to_dict(),
                                      "config_file": config.source})
         self.cache = EpisodeCache(self.out / "cache")
-        self.checkpoint = self.out / "checkpoint.pt"
-        self.state_path = self.out / "state.json"
-        state = json.loads(self.state_path.read_text()) if self.state_path.exists() else {}
         self.env_steps = int(state.get("env_steps", 0))
         self.episodes = int(state.get("episodes", 0))
         self.last_update = int(state.get("last_update", 0))
@@ -162,6 +165,15 @@ class MBRLAgent:
             self.trainer = Trainer.resume(self.checkpoint, self._training_view(self.cache.episodes()), log_dir=None,
                                           action_spec=self.action_spec)
             self._open_store()
+
+    def _training_state(self, state: dict) -> list[Path]:
+        """The files a continued run needs, given its state.json (see runlog.check_continuable)."""
+        files = [self.state_path]
+        if int(state.get("episodes", 0)) > 0:
+            files.append(self.out / "cache")
+        if int(state.get("last_update", 0)) > 0:
+            files.append(self.checkpoint)
+        return files
 
     # ------------------------------------------------------------------ model
     def _world_model_config(self):
@@ -297,6 +309,6 @@ class MBRLAgent:
         return self.log
 
 
-def run_mbrl(config: AgentConfig, seed: int, out: Path, progress: bool = True) -> RunLog:
-    """Run (or continue) the model-based agent; returns the run's log."""
-    return MBRLAgent(config, seed, out, progress=progress).run()
+def run_mbrl(config: AgentConfig, seed: int, out: Path, progress: bool = True, restart: bool = False) -> RunLog:
+    """Run (or continue; with `restart`, start afresh) the model-based agent; returns the run's log."""
+    return MBRLAgent(config, seed, out, progress=progress, restart=restart).run()

@@ -7,6 +7,12 @@
 Both are rewritten atomically after every evaluation, so a killed run leaves a
 folder that `RunLog` reopens: the finished evaluations are kept and the run
 continues from the method's own checkpoint (see mbrl_loop / baselines).
+
+Only the two small files are committed to the repository; the training state
+(checkpoint, replay data) is not. A folder whose evaluations survived but whose
+training state did not cannot be continued: `check_continuable` refuses it
+rather than start from zero and append a second learning curve onto the first,
+and `supersede_run_folder` moves everything it held aside so a fresh run loses nothing.
 """
 from __future__ import annotations
 
@@ -15,6 +21,7 @@ import io
 import json
 import os
 import platform
+import shutil
 import time
 from pathlib import Path
 from typing import Optional
@@ -48,6 +55,42 @@ def read_evals(path: Path) -> list[dict]:
                          "returns": [float(x) for x in row["returns"].split(";") if x],
                          "wall_s": float(row["wall_s"])})
     return rows
+
+
+SUPERSEDED_PREFIX = "superseded-"
+
+
+class RunNotContinuable(RuntimeError):
+    """A run folder holds evaluations past step 0 but not the training state they came from."""
+
+
+def supersede_run_folder(folder: Path) -> Optional[Path]:
+    """Move everything `folder` holds into `<folder>/superseded-<UTC time>/` (returned), to start afresh.
+
+    Earlier superseded folders stay where they are; an empty or absent folder is left as it is.
+    """
+    folder = Path(folder)
+    entries = [p for p in folder.iterdir() if not p.name.startswith(SUPERSEDED_PREFIX)] if folder.is_dir() else []
+    if not entries:
+        return None
+    aside = folder / (SUPERSEDED_PREFIX + time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()))
+    aside.mkdir()
+    for entry in entries:
+        shutil.move(str(entry), str(aside / entry.name))
+    return aside
+
+
+def check_continuable(folder: Path, training_state: list[Path]) -> None:
+    """Refuse a folder with evaluations past step 0 whose `training_state` files are not all there."""
+    folder = Path(folder)
+    trained = [r["env_steps"] for r in read_evals(folder / "evals.csv") if r["env_steps"] > 0]
+    missing = [Path(p).name for p in training_state if not Path(p).exists()]
+    if trained and missing:
+        raise RunNotContinuable(
+            f"{folder} holds evaluations up to {max(trained)} env steps but not the training state they "
+            f"came from (missing: {', '.join(missing)}), so the run cannot be continued; starting it "
+            f"from zero here would mix two learning curves in one evals.csv. Run it again with --restart "
+            f"to move what the folder holds into {folder}/{SUPERSEDED_PREFIX}<time>/ and start afresh.")
 
 
 class RunLog:
