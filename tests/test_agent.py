@@ -173,9 +173,8 @@ def test_run_folder_without_its_training_state_is_refused_then_restarted_on_requ
     from zero and append a second curve to the first, so the run is refused; --restart moves the
     old files aside (nothing lost) and starts afresh."""
     from mbrl_ros.agent.mbrl_loop import MBRLAgent
-    from mbrl_ros.agent.runlog import RunNotContinuable
-
     from mbrl_ros.agent.report import load_runs
+    from mbrl_ros.agent.runlog import RunNotContinuable
 
     config_path = write_config(tmp_path, eval={"every": 100})
     out = tmp_path / "results" / "ip_smoke" / "ppo" / "seed0"
