@@ -208,6 +208,24 @@ def test_run_folder_without_its_training_state_is_refused_then_restarted_on_requ
         MBRLAgent(AgentConfig.load(config_path), 0, mbrl_out, progress=False)
 
 
+def test_restarts_within_one_second_each_keep_their_own_superseded_folder(tmp_path, monkeypatch):
+    """The superseded folder is named by the UTC second; a second restart in that second must not
+    fail or merge into the first: each restart's files stay apart."""
+    from mbrl_ros.agent import runlog
+
+    frozen = runlog.time.gmtime(1_800_000_000)
+    monkeypatch.setattr(runlog.time, "gmtime", lambda *_: frozen)
+    folder = tmp_path / "seed0"
+    asides = []
+    for attempt in range(3):
+        folder.mkdir(exist_ok=True)
+        (folder / "evals.csv").write_text(f"attempt {attempt}\n")
+        asides.append(runlog.supersede_run_folder(folder))
+    assert len(set(asides)) == 3 and all(a.parent == folder for a in asides)
+    assert [(a / "evals.csv").read_text() for a in asides] == ["attempt 0\n", "attempt 1\n", "attempt 2\n"]
+    assert sorted(p.name for p in folder.iterdir()) == sorted(a.name for a in asides)
+    assert runlog.supersede_run_folder(folder) is None  # only superseded folders left: nothing to move
+
 def test_eval_schedule_and_config_checks(tmp_path):
     assert EvalConfig(every=500, sparse_after=1000, sparse_every=2000).points(5200) == [0, 500, 1000, 3000, 5000, 5200]
     bad = json.loads(json.dumps(SMOKE))

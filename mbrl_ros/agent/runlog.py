@@ -73,7 +73,12 @@ def supersede_run_folder(folder: Path) -> Optional[Path]:
     entries = [p for p in folder.iterdir() if not p.name.startswith(SUPERSEDED_PREFIX)] if folder.is_dir() else []
     if not entries:
         return None
-    aside = folder / (SUPERSEDED_PREFIX + time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()))
+    stamp = SUPERSEDED_PREFIX + time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    aside = folder / stamp
+    n = 1
+    while aside.exists():  # two restarts within one second: keep both, don't fail the second
+        n += 1
+        aside = folder / f"{stamp}-{n}"
     aside.mkdir()
     for entry in entries:
         shutil.move(str(entry), str(aside / entry.name))
