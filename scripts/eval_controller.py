@@ -29,6 +29,9 @@ def main() -> int:
     parser.add_argument("--planner", default="cem")
     parser.add_argument("--planner-config", default="{}", help="JSON of planner config fields")
     parser.add_argument("--horizon", type=int, default=10, help="export horizon for --checkpoint")
+    parser.add_argument("--planner-seed", type=int, default=0,
+                        help="seed of the planner's sampling RNG (the episodes stay the same; vary this to see "
+                             "how much of a model's score is the planner's random draws)")
     parser.add_argument("--per-episode", action="store_true",
                         help="also report each planner episode (reaching tasks: distances to the target) "
                              "as planner_episodes in the JSON")
@@ -50,14 +53,15 @@ def main() -> int:
     bundle = ModelStore(store, required=True).current
     image_size = bundle.obs_spec.image_shape[:2] if bundle.obs_spec.has_image else 64
     env = envs.make(args.env, image_size=image_size, render_image=bundle.obs_spec.has_image)
-    policy = PlannerPolicy(bundle, args.planner, json.loads(args.planner_config), seed=0)
+    policy = PlannerPolicy(bundle, args.planner, json.loads(args.planner_config), seed=args.planner_seed)
     start = time.perf_counter()
     planned_infos, random_infos = [], []
     planned = evaluate(env, policy, args.episodes, desc="planner", infos=planned_infos)
     seconds = time.perf_counter() - start
     random = evaluate(env, RandomPolicy(env.action_space.shape[0]), args.episodes, desc="random", infos=random_infos)
     report = {"model": bundle.version, "env": args.env, "planner": args.planner,
-              "planner_config": json.loads(args.planner_config), "episodes": args.episodes,
+              "planner_config": json.loads(args.planner_config), "planner_seed": args.planner_seed,
+              "episodes": args.episodes,
               "planner_return_mean": float(np.mean(planned)), "planner_returns": [round(r, 2) for r in planned],
               "random_return_mean": float(np.mean(random)), "random_returns": [round(r, 2) for r in random],
               "planner_seconds_per_episode": seconds / args.episodes}
