@@ -53,14 +53,15 @@ def main() -> int:
     bundle = ModelStore(store, required=True).current
     image_size = bundle.obs_spec.image_shape[:2] if bundle.obs_spec.has_image else 64
     env = envs.make(args.env, image_size=image_size, render_image=bundle.obs_spec.has_image)
-    policy = PlannerPolicy(bundle, args.planner, json.loads(args.planner_config), seed=args.planner_seed)
+    planner_config = json.loads(args.planner_config)
+    policy = PlannerPolicy(bundle, args.planner, planner_config, seed=args.planner_seed)
     start = time.perf_counter()
     planned_infos, random_infos = [], []
     planned = evaluate(env, policy, args.episodes, desc="planner", infos=planned_infos)
     seconds = time.perf_counter() - start
     random = evaluate(env, RandomPolicy(env.action_space.shape[0]), args.episodes, desc="random", infos=random_infos)
     report = {"model": bundle.version, "env": args.env, "planner": args.planner,
-              "planner_config": json.loads(args.planner_config), "planner_seed": args.planner_seed,
+              "planner_config": planner_config, "planner_seed": args.planner_seed,
               "episodes": args.episodes,
               "planner_return_mean": float(np.mean(planned)), "planner_returns": [round(r, 2) for r in planned],
               "random_return_mean": float(np.mean(random)), "random_returns": [round(r, 2) for r in random],

@@ -226,6 +226,7 @@ def test_restarts_within_one_second_each_keep_their_own_superseded_folder(tmp_pa
     assert sorted(p.name for p in folder.iterdir()) == sorted(a.name for a in asides)
     assert runlog.supersede_run_folder(folder) is None  # only superseded folders left: nothing to move
 
+
 def test_eval_schedule_and_config_checks(tmp_path):
     assert EvalConfig(every=500, sparse_after=1000, sparse_every=2000).points(5200) == [0, 500, 1000, 3000, 5000, 5200]
     bad = json.loads(json.dumps(SMOKE))
