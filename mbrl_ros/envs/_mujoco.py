@@ -57,6 +57,23 @@ def parse_image_size(image_size: Union[int, tuple, list]) -> tuple[int, int]:
     return h, w
 
 
+class CameraEnvMixin:
+    """`render_camera`, gymnasium's `render` and `close` for an env that keeps its
+    `CameraRenderer` in `self._camera` and its `MjData` in `self.data`."""
+
+    def render_camera(self) -> np.ndarray:
+        """uint8[H, W, 3] image of the current state from the env's camera."""
+        return self._camera.render(self.data)
+
+    def render(self):
+        if self.render_mode == "rgb_array":
+            return self.render_camera()
+        return None
+
+    def close(self):
+        self._camera.close()
+
+
 class CameraRenderer:
     """One `mujoco.Renderer` for one camera, created on first use and then reused.
 

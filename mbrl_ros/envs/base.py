@@ -27,7 +27,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from mbrl_ros.envs._mujoco import CameraRenderer, mujoco, parse_image_size
+from mbrl_ros.envs._mujoco import CameraEnvMixin, CameraRenderer, mujoco, parse_image_size
 from mbrl_ros.paths import sim_dir
 from mbrl_ros.spec import ActionSpec, ObsSpec
 
@@ -45,7 +45,7 @@ def check_action(action: Any, dim: int, what: str = "action") -> np.ndarray:
     return a
 
 
-class MujocoRobotEnv(gym.Env):
+class MujocoRobotEnv(CameraEnvMixin, gym.Env):
     """Base class: a MuJoCo model from sim/<xml_file> with one fixed camera.
 
     Subclasses set `xml_file`, `camera`, and implement `_init_episode(rng, options)`,
@@ -158,10 +158,6 @@ class MujocoRobotEnv(gym.Env):
         """float32[2 * njoints]: joint positions then joint velocities (MuJoCo joint order)."""
         return np.concatenate([self.data.qpos[self._qpos_adr], self.data.qvel[self._dof_adr]]).astype(np.float32)
 
-    def render_camera(self) -> np.ndarray:
-        """uint8[H, W, 3] image of the current state from the fixed camera."""
-        return self._camera.render(self.data)
-
     def observe(self, image: Optional[bool] = None) -> dict:
         """The observation dict; renders only when `image` (default: render_image) is true."""
         obs = {"joints": self.joint_vector()}
@@ -223,14 +219,6 @@ class MujocoRobotEnv(gym.Env):
         self.physics_step(self.frame_skip)
         reward, terminated, truncated = self.finish_control_step()
         return self.observe(), reward, terminated, truncated, self._info()
-
-    def render(self):
-        if self.render_mode == "rgb_array":
-            return self.render_camera()
-        return None
-
-    def close(self):
-        self._camera.close()
 
 
 def wrap_angle(x):

@@ -17,7 +17,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from mbrl_ros.envs._mujoco import CameraRenderer, mujoco, parse_image_size
+from mbrl_ros.envs._mujoco import CameraEnvMixin, CameraRenderer, mujoco, parse_image_size
 from mbrl_ros.envs.base import check_action
 from mbrl_ros.spec import ActionSpec, ObsSpec
 
@@ -52,7 +52,7 @@ TASKS = {
 }
 
 
-class GymMujocoAdapter(gym.Env):
+class GymMujocoAdapter(CameraEnvMixin, gym.Env):
     metadata = {"render_modes": ["rgb_array"], "render_fps": 20}
 
     def __init__(
@@ -134,9 +134,6 @@ class GymMujocoAdapter(gym.Env):
         self._last_action = a.astype(np.float32)
         return (self._act_low + (a + 1.0) * 0.5 * (self._act_high - self._act_low)).astype(self._act_dtype)
 
-    def render_camera(self) -> np.ndarray:
-        return self._camera.render(self.data)
-
     def _obs(self, state) -> dict:
         obs = {"joints": np.asarray(state, dtype=np.float32).reshape(-1)}
         if self.render_image:
@@ -153,11 +150,6 @@ class GymMujocoAdapter(gym.Env):
         state, reward, terminated, truncated, info = self.env.step(self.to_task_action(action))
         return self._obs(state), float(reward), bool(terminated), bool(truncated), info
 
-    def render(self):
-        if self.render_mode == "rgb_array":
-            return self.render_camera()
-        return None
-
     def close(self):
-        self._camera.close()
+        super().close()  # the camera
         self.env.close()
