@@ -338,6 +338,25 @@ except RuntimeError as exc:
     assert out.returncode == 0 and "OK" in out.stdout, out.stderr[-2000:]
 
 
+def test_missing_mujoco_is_named_as_a_missing_package_not_a_gl_problem():
+    import os
+    import subprocess
+    import sys
+
+    code = """
+import sys
+sys.modules["mujoco"] = None  # what an install without the mujoco wheel looks like to `import mujoco`
+try:
+    import mbrl_ros.envs
+except ModuleNotFoundError as exc:
+    assert exc.name == "mujoco" and "pip install mujoco" in str(exc) and "OpenGL" not in str(exc), exc
+    print("OK")
+"""
+    env = dict(os.environ, PYTHONPATH=str(sim_dir().parent) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and "OK" in out.stdout, out.stdout[-2000:] + out.stderr[-2000:]
+
+
 def test_render_from_another_thread():
     """The sim node may render from a timer thread other than the one that reset the env."""
     import os

@@ -43,6 +43,9 @@ NO_IMAGE_HINT = " Or pass render_image=False for joints-only observations."
 try:
     import mujoco  # noqa: E402
 except Exception as exc:  # noqa: BLE001 - the GL backend is loaded at import time
+    if isinstance(exc, ModuleNotFoundError) and exc.name == "mujoco":  # not a GL problem
+        raise ModuleNotFoundError(f"{exc}: install it with `pip install mujoco`, or run ./mbrl.sh setup, which "
+                                  "installs everything into .venv/", name="mujoco") from exc
     raise ImportError(GL_FIX.format(gl=os.environ.get("MUJOCO_GL")) + f" (import error: {exc})") from exc
 
 
