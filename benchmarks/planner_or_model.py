@@ -42,6 +42,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from common import command, machine
 
 
 def parse_args(argv=None):
@@ -205,7 +206,7 @@ def main(argv=None) -> int:
         raise SystemExit("only CEM plans are compared")
     probe = DecodedProbe(args.checkpoint, bundle) if args.checkpoint else None
     chosen = args.only or range(1, args.episodes + 1)
-    report = {"model": bundle.version, "planner_config": policy.planner_config, "planner_seed": args.planner_seed,
+    report = {"command": command(), "machine": machine(), "model": bundle.version, "planner_config": policy.planner_config, "planner_seed": args.planner_seed,
               "arrival_steps": args.arrival_steps, "episodes": {}}
     for number in chosen:
         seed = EVAL_SEED_BASE + number - 1
