@@ -2,9 +2,12 @@
 
     .venv/bin/python scripts/eval_controller.py --store models/reacher2d --episodes 5
     .venv/bin/python scripts/eval_controller.py --checkpoint runs/default/train/checkpoint.pt --planner mcts
+    .venv/bin/python scripts/eval_controller.py --baseline results/reacher2d_camera/sac/seed1 --episodes 10
 
 Uses the agent loop's PlannerPolicy (belief filter + planner over the ONNX bundle, as the
-controller node runs it) on the env's evaluation seeds.
+controller node runs it) on the env's evaluation seeds. --baseline evaluates instead the SAC/PPO
+model an `agent run` saved at its last evaluation (model.zip in the run folder), deterministic,
+on the same env and episodes as the agent's evaluations.
 """
 from __future__ import annotations
 
@@ -24,7 +27,8 @@ def main() -> int:
     src = parser.add_mutually_exclusive_group(required=True)
     src.add_argument("--store", type=Path, help="model store (folder with CURRENT)")
     src.add_argument("--checkpoint", type=Path, help="checkpoint to export to a temporary store first")
-    parser.add_argument("--env", default="mbrl_ros/Reacher2D-v0")
+    src.add_argument("--baseline", type=Path, help="an SB3 agent run folder (run.json + model.zip)")
+    parser.add_argument("--env", default="mbrl_ros/Reacher2D-v0", help="(--baseline: the run's own env is used)")
     parser.add_argument("--episodes", type=int, default=5)
     parser.add_argument("--planner", default="cem")
     parser.add_argument("--planner-config", default="{}", help="JSON of planner config fields")
@@ -39,8 +43,30 @@ def main() -> int:
 
     import numpy as np
 
-    import mbrl_ros.envs as envs
     from mbrl_ros.agent.common import RandomPolicy, evaluate
+
+    env, policy, report = baseline_policy(args) if args.baseline else planner_policy(args)
+    start = time.perf_counter()
+    planned_infos, random_infos = [], []
+    planned = evaluate(env, policy, args.episodes, desc="planner", infos=planned_infos)
+    seconds = time.perf_counter() - start
+    random = evaluate(env, RandomPolicy(env.action_space.shape[0]), args.episodes, desc="random", infos=random_infos)
+    # "planner_*" keys name the evaluated controller, a baseline's policy included
+    report.update({"episodes": args.episodes,
+                   "planner_return_mean": float(np.mean(planned)), "planner_returns": [round(r, 2) for r in planned],
+                   "random_return_mean": float(np.mean(random)), "random_returns": [round(r, 2) for r in random],
+                   "planner_seconds_per_episode": seconds / args.episodes})
+    report.update(success_figures("planner", planned_infos))
+    report.update(success_figures("random", random_infos))
+    if args.per_episode:
+        report["planner_episodes"] = [episode_summary(ret, episode) for ret, episode in zip(planned, planned_infos)]
+    print(json.dumps(report, indent=1))
+    return 0
+
+
+def planner_policy(args):
+    """(env, PlannerPolicy, report fields) for a model store or a checkpoint."""
+    from mbrl_ros import envs
     from mbrl_ros.agent.mbrl_loop import PlannerPolicy
     from mbrl_ros.runtime.model_store import ModelStore
 
@@ -55,23 +81,33 @@ def main() -> int:
     env = envs.make(args.env, image_size=image_size, render_image=bundle.obs_spec.has_image)
     planner_config = json.loads(args.planner_config)
     policy = PlannerPolicy(bundle, args.planner, planner_config, seed=args.planner_seed)
-    start = time.perf_counter()
-    planned_infos, random_infos = [], []
-    planned = evaluate(env, policy, args.episodes, desc="planner", infos=planned_infos)
-    seconds = time.perf_counter() - start
-    random = evaluate(env, RandomPolicy(env.action_space.shape[0]), args.episodes, desc="random", infos=random_infos)
-    report = {"model": bundle.version, "env": args.env, "planner": args.planner,
-              "planner_config": planner_config, "planner_seed": args.planner_seed,
-              "episodes": args.episodes,
-              "planner_return_mean": float(np.mean(planned)), "planner_returns": [round(r, 2) for r in planned],
-              "random_return_mean": float(np.mean(random)), "random_returns": [round(r, 2) for r in random],
-              "planner_seconds_per_episode": seconds / args.episodes}
-    report.update(success_figures("planner", planned_infos))
-    report.update(success_figures("random", random_infos))
-    if args.per_episode:
-        report["planner_episodes"] = [episode_summary(ret, episode) for ret, episode in zip(planned, planned_infos)]
-    print(json.dumps(report, indent=1))
-    return 0
+    return env, policy, {"model": bundle.version, "env": args.env, "planner": args.planner,
+                         "planner_config": planner_config, "planner_seed": args.planner_seed}
+
+
+def baseline_policy(args):
+    """(env, deterministic SB3 policy, report fields) for an `agent run` folder of SAC or PPO; the
+    env is built from the run's own recorded config, as its evaluations were."""
+    from stable_baselines3 import PPO, SAC
+
+    from mbrl_ros import envs
+    from mbrl_ros.agent.baselines import wrap_for_sb3
+    from mbrl_ros.agent.common import FunctionPolicy
+
+    run_file, model_file = args.baseline / "run.json", args.baseline / "model.zip"
+    for path in (run_file, model_file):
+        if not path.is_file():
+            raise SystemExit(f"--baseline {args.baseline}: no {path.name} (is it a SAC/PPO `agent run` folder?)")
+    run = json.loads(run_file.read_text())
+    method = run.get("method")
+    if method not in ("sac", "ppo"):
+        raise SystemExit(f"--baseline {args.baseline}: run.json's method is {method!r}, not sac or ppo")
+    config = run["config"]  # the run's AgentConfig.to_dict(): the env as the agent's make_env built it
+    model = {"sac": SAC, "ppo": PPO}[method].load(model_file, device="cpu")
+    env = wrap_for_sb3(envs.make(config["env_id"], **config["env_kwargs"]), config[method]["policy_obs"])
+    policy = FunctionPolicy(lambda obs: model.predict(obs, deterministic=True)[0])
+    return env, policy, {"model": f"{method} seed {run.get('seed')} at {int(model.num_timesteps)} env steps",
+                         "env": config["env_id"], "planner": method}
 
 
 def episode_summary(ret: float, infos: list[dict]) -> dict:

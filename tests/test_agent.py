@@ -167,6 +167,23 @@ def test_sb3_baseline_same_cli_accounting_and_resume(tmp_path, method):
     meta = json.loads((out / "run.json").read_text())
     assert meta["sessions"] == 2 and meta["env_steps"] >= budget + 100
 
+    # the saved model, re-evaluated by scripts/eval_controller.py, scores what the run's last evaluation did
+    report = run_eval_controller(["--baseline", str(out), "--episodes", "3"])
+    assert report["planner"] == method and report["model"] == f"{method} seed 1 at {budget + 100} env steps"
+    assert report["planner_returns"] == pytest.approx(rows2[-1]["returns"], abs=0.006)
+
+
+def run_eval_controller(args: list[str]) -> dict:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run([sys.executable, str(root / "scripts" / "eval_controller.py"), *args],
+                         capture_output=True, text=True, timeout=300, cwd=root)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout)
+
 
 def test_run_folder_without_its_training_state_is_refused_then_restarted_on_request(tmp_path, capsys):
     """A fresh clone has a run's evals.csv/run.json but not its checkpoint: continuing would start
