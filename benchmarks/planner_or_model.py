@@ -128,9 +128,9 @@ def mean_or_none(values, digits: int = 2):
     return round(float(values.mean()), digits) if values.size else None
 
 
-class DecodedProbe:
-    """The run's torch checkpoint (the same weights as the bundle) decodes the controller's belief:
-    where its joint decoder puts the fingertip after imagined steps."""
+class FingertipProbe:
+    """With the run's torch checkpoint (the same weights as the bundle): where the joint decoder
+    puts the fingertip after imagined steps from the controller's belief."""
 
     def __init__(self, checkpoint: Path, bundle):
         import torch
@@ -181,8 +181,8 @@ def expert_episode(env, policy, seed: int) -> dict:
     predicted, real = np.array(predicted), np.array(real)
     inside = real > ARRIVED_REWARD
     return {"return": round(float(real.sum()), 1), "steps_in_target": int(inside.sum()),
-            "model_reward_in_target": round(float(predicted[inside].mean()), 2) if inside.any() else None,
-            "real_reward_in_target": round(float(real[inside].mean()), 2) if inside.any() else None}
+            "model_reward_in_target": mean_or_none(predicted[inside]),
+            "real_reward_in_target": mean_or_none(real[inside])}
 
 
 def model_horizon(policy) -> int:
@@ -204,7 +204,7 @@ def main(argv=None) -> int:
     policy = PlannerPolicy(bundle, "cem", json.loads(args.planner_config), seed=args.planner_seed)
     if policy.planner.name != "cem":
         raise SystemExit("only CEM plans are compared")
-    probe = DecodedProbe(args.checkpoint, bundle) if args.checkpoint else None
+    probe = FingertipProbe(args.checkpoint, bundle) if args.checkpoint else None
     chosen = args.only or range(1, args.episodes + 1)
     report = {"command": command(), "machine": machine(), "model": bundle.version, "planner_config": policy.planner_config, "planner_seed": args.planner_seed,
               "arrival_steps": args.arrival_steps, "episodes": {}}
