@@ -173,6 +173,55 @@ def test_sb3_baseline_same_cli_accounting_and_resume(tmp_path, method):
     assert report["planner_returns"] == pytest.approx(rows2[-1]["returns"], abs=0.006)
 
 
+def test_sb3_run_stopped_between_evaluations_resumes_from_its_last_timed_save(tmp_path, monkeypatch):
+    """With --save-every-min 0, SAC saves at every episode end; stopped mid-run, the rerun continues
+    from the last of those saves (its replay buffer included), not from the last evaluation."""
+    from stable_baselines3 import SAC
+
+    from mbrl_ros.agent import baselines
+
+    config_path = write_config(tmp_path, eval={"every": 1000})  # evaluated at 0 and at the 300 budget only
+    out = tmp_path / "sac"
+    args = ["agent", "run", "--config", config_path, "--method", "sac", "--seed", "0", "--out", str(out),
+            "--no-progress", "--save-every-min", "0"]
+    saved_at = []
+    real_save = baselines.BaselineAgent.save
+
+    def save_then_stop(agent, model):
+        real_save(agent, model)
+        saved_at.append(int(model.num_timesteps))
+        if model.num_timesteps >= 150:
+            raise KeyboardInterrupt  # what Ctrl-C or the end of a session does, between two saves
+
+    monkeypatch.setattr(baselines.BaselineAgent, "save", save_then_stop)
+    assert main(args) == 130
+    assert len(saved_at) >= 2 and saved_at[-1] >= 150
+    assert [r["env_steps"] for r in read_evals(out / "evals.csv")] == [0]
+    stopped_at = saved_at[-1]
+    assert SAC.load(out / "model.zip", device="cpu").num_timesteps == stopped_at
+    assert not list(out.glob("*.tmp.*")), "a save leaves no temporary files behind"
+
+    monkeypatch.setattr(baselines.BaselineAgent, "save", real_save)
+    resumed_at = []
+    real_run = baselines.BaselineAgent.run
+
+    def run_and_note_the_start(agent):
+        resumed_at.append(SAC.load(agent.model_path, device="cpu").num_timesteps)
+        return real_run(agent)
+
+    monkeypatch.setattr(baselines.BaselineAgent, "run", run_and_note_the_start)
+    assert main(args) == 0
+    assert resumed_at == [stopped_at]
+    meta = json.loads((out / "run.json").read_text())
+    assert meta["status"] == "done" and meta["sessions"] == 2 and meta["env_steps"] == 300
+    assert [r["env_steps"] for r in read_evals(out / "evals.csv")] == [0, 300]
+    model = SAC.load(out / "model.zip", device="cpu")
+    model.load_replay_buffer(out / "replay_buffer.pkl")
+    # the stopped session's transitions were kept, none twice; the step at the final evaluation is
+    # collected but not yet stored when the evaluated weights are saved
+    assert model.replay_buffer.size() == 299
+
+
 def run_eval_controller(args: list[str]) -> dict:
     import subprocess
     import sys

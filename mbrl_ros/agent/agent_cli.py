@@ -29,6 +29,9 @@ def register(parser: argparse.ArgumentParser) -> None:
                      help="run folder (default results/<task>/<method>/seed<S>)")
     run.add_argument("--budget", type=int, default=None, help="override the config's env-step budget (smoke runs)")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
+    run.add_argument("--save-every-min", type=float, default=10.0,
+                     help="SAC/PPO: also save the model (and SAC's replay buffer) this often between "
+                          "evaluations, so an interrupted run resumes from there")
     run.add_argument("--restart", action="store_true",
                      help="start from zero; what the run folder holds is moved to <folder>/superseded-<time>/")
     rep = sub.add_parser("report", help="plots + tables from saved results (no re-running)",
@@ -64,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
             from mbrl_ros.agent.baselines import run_baseline
 
             log = run_baseline(config, args.method, args.seed, out, progress=not args.no_progress,
-                               restart=args.restart)
+                               restart=args.restart, save_every_s=60 * args.save_every_min)
     except RunNotContinuable as exc:
         print(f"mbrl-ros agent run: {exc}", file=sys.stderr)
         return 2

@@ -6,11 +6,16 @@ observation (MultiInputPolicy, camera tasks). `num_timesteps` (n_envs = 1) is
 the env-step count; `EvalScheduleCallback` evaluates the deterministic policy
 at exactly `config.eval.points(budget)` on the shared eval seeds.
 
-Resumable: at every evaluation the model (and SAC's replay buffer) is saved in
-the run folder; a rerun loads them and learns the remaining steps.
+Resumable: at every evaluation, and between evaluations every `save_every_s` seconds of
+wall-clock (at an episode end for SAC, at a rollout start for PPO, so no collected step is
+left out of what is saved), the model (and SAC's replay buffer) is saved in the run folder; a
+rerun loads them and learns the remaining steps. Past `sparse_after` evaluations can be an hour
+apart on the camera tasks, which is what the timed saves are for.
 """
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 import gymnasium as gym
@@ -48,6 +53,7 @@ class EvalScheduleCallback(BaseCallback):
     def __init__(self, agent: "BaselineAgent"):
         super().__init__()
         self.agent = agent
+        self.episode_ended = False
 
     def _on_training_start(self) -> None:
         self.agent.evaluate_due(self.model)
@@ -55,14 +61,23 @@ class EvalScheduleCallback(BaseCallback):
     def _on_step(self) -> bool:
         self.agent.bar.update(self.model.num_timesteps - self.agent.bar.n)
         self.agent.evaluate_due(self.model)
+        self.episode_ended = bool(np.any(self.locals.get("dones", False)))
         return True
+
+    def _on_rollout_start(self) -> None:
+        # Timed saves happen here, where every collected step is stored (SB3 stores a step after
+        # `_on_step`) and trained on; SAC's wait for an episode end, so that a resumed run starts
+        # a fresh episode where one began. (The saves at evaluations keep the evaluated weights,
+        # and so leave out the one step collected but not yet stored.)
+        if (self.agent.method == "ppo" or self.episode_ended) and self.agent.save_time():
+            self.agent.save(self.model)
 
 
 class BaselineAgent:
     """One SB3 run (method 'sac' or 'ppo') on one task and seed, in `out`."""
 
     def __init__(self, config: AgentConfig, method: str, seed: int, out: Path, progress: bool = True,
-                 restart: bool = False):
+                 restart: bool = False, save_every_s: float = 600.0):
         import torch
 
         if method not in ("sac", "ppo"):
@@ -72,6 +87,8 @@ class BaselineAgent:
         self.progress = progress
         self.model_path = self.out / "model.zip"
         self.buffer_path = self.out / "replay_buffer.pkl"
+        self.save_every_s = float(save_every_s)
+        self._last_save = time.monotonic()
         if restart:
             supersede_run_folder(self.out)
         check_continuable(self.out, [self.model_path])
@@ -110,13 +127,28 @@ class BaselineAgent:
             if self.bar is not None:
                 self.bar.set_postfix(eval=f"{row['return_mean']:.1f}")
             if point > 0:
-                model.save(self.model_path)
-                if hasattr(model, "save_replay_buffer"):
-                    model.save_replay_buffer(self.buffer_path)
+                self.save(model)
             self.log.update(env_steps=steps, frames=steps * self.frame_skip)
 
+    def save(self, model) -> None:
+        """Model (+ replay buffer) into the run folder, each written whole before it replaces the old."""
+        tmp_model = self.out / "model.tmp.zip"
+        model.save(tmp_model)
+        if hasattr(model, "save_replay_buffer"):
+            tmp_buffer = self.out / "replay_buffer.tmp.pkl"
+            model.save_replay_buffer(tmp_buffer)
+            os.replace(tmp_buffer, self.buffer_path)
+        os.replace(tmp_model, self.model_path)
+        steps = int(model.num_timesteps)
+        self.log.update(env_steps=steps, frames=steps * self.frame_skip)
+        self._last_save = time.monotonic()
+
+    def save_time(self) -> bool:
+        """Whether `save_every_s` has passed since the last save."""
+        return time.monotonic() - self._last_save >= self.save_every_s
+
     def run(self) -> RunLog:
-        if self.model_path.exists():  # resume where the last evaluation left it
+        if self.model_path.exists():  # resume where the last save left it
             model = self._algo().load(self.model_path, env=self.env, device="cpu")
             if self.buffer_path.exists() and hasattr(model, "load_replay_buffer"):
                 model.load_replay_buffer(self.buffer_path)
@@ -137,5 +169,6 @@ class BaselineAgent:
 
 
 def run_baseline(config: AgentConfig, method: str, seed: int, out: Path, progress: bool = True,
-                 restart: bool = False) -> RunLog:
-    return BaselineAgent(config, method, seed, out, progress=progress, restart=restart).run()
+                 restart: bool = False, save_every_s: float = 600.0) -> RunLog:
+    return BaselineAgent(config, method, seed, out, progress=progress, restart=restart,
+                         save_every_s=save_every_s).run()
