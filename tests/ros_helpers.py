@@ -86,6 +86,22 @@ def spin_until(node, predicate, timeout: float, procs=()) -> bool:
     return predicate()
 
 
+def call_idempotent(node, client, request, timeout: float = 20.0, procs=(), resend_after: float = 2.0):
+    """The reply to a service request that may safely be repeated, resending it when no reply came
+    within `resend_after` s. One request can wait forever: a server that answers before its reply
+    writer has matched this client's reply reader loses the reply (ROS 2's service-discovery race;
+    rmw_fastrtps waits only 100 ms for that match, which a loaded machine can miss), and
+    `service_is_ready` does not cover that half of the match."""
+    assert spin_until(node, client.service_is_ready, timeout, procs), f"{client.srv_name} not offered"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        future = client.call_async(request)
+        if spin_until(node, future.done, min(resend_after, deadline - time.monotonic()), procs):
+            return future.result()
+        client.remove_pending_request(future)
+    raise AssertionError(f"{client.srv_name}: no reply in {timeout} s")
+
+
 def spin_for(node, seconds: float) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:

@@ -4,7 +4,7 @@ import pytest
 import rclpy
 
 from tests.bundles import publish_tiny
-from tests.ros_helpers import ROOT, Robot, node_process, ros_node, spin_until, stop
+from tests.ros_helpers import ROOT, Robot, call_idempotent, node_process, ros_node, spin_until, stop
 
 pytestmark = pytest.mark.ros
 
@@ -64,17 +64,14 @@ def test_enable_service_disables_commands(controller, reacher_env):
     with ros_node() as node:
         robot = Robot(node, reacher_env)
         client = node.create_client(SetBool, "/mbrl/controller/enable")
-        assert spin_until(node, client.service_is_ready, 20, [proc])
-        future = client.call_async(SetBool.Request(data=False))
-        assert spin_until(node, future.done, 10, [proc]) and future.result().success
+        assert call_idempotent(node, client, SetBool.Request(data=False), procs=[proc]).success
         # Commands published before the service answered may still arrive: a topic and a service
         # reply are separate DDS streams with no order between them. Drain them, then demand zeros.
         robot.run(0.3)
         robot.commands.clear()
         robot.run(1.0)
         assert robot.commands and all(np.allclose(c, 0.0) for _, c in robot.commands)
-        future = client.call_async(SetBool.Request(data=True))
-        assert spin_until(node, future.done, 10, [proc])
+        assert call_idempotent(node, client, SetBool.Request(data=True), procs=[proc]).success
 
 
 def test_node_main_treats_the_sigint_shutdown_race_as_a_clean_exit():
