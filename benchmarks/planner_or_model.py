@@ -171,7 +171,8 @@ def expert_episode(env, policy, seed: int) -> dict:
         model_obs = {k: obs[k] for k in ("image", "joints") if k in obs}
         state = policy.belief.update(model_obs, policy.last_action)
         action = scripted_action(env.unwrapped)
-        rewards, _ = model.imagine(state, action[None, None].repeat(model_horizon(policy), axis=1))
+        # imagine() scores whole plans: the expert's action held over the planner's horizon; only step 1 is read
+        rewards, _ = model.imagine(state, action[None, None].repeat(policy.planner.config.horizon, axis=1))
         policy.last_action = action
         obs, reward, terminated, truncated, _ = env.step(action)
         predicted.append(float(rewards[0, 0]))
@@ -183,11 +184,6 @@ def expert_episode(env, policy, seed: int) -> dict:
     return {"return": round(float(real.sum()), 1), "steps_in_target": int(inside.sum()),
             "model_reward_in_target": mean_or_none(predicted[inside]),
             "real_reward_in_target": mean_or_none(real[inside])}
-
-
-def model_horizon(policy) -> int:
-    """imagine() scores whole plans: give it the planner's horizon (the bundle's fused rollout length)."""
-    return policy.planner.config.horizon
 
 
 def main(argv=None) -> int:

@@ -6,8 +6,8 @@
 
 Uses the agent loop's PlannerPolicy (belief filter + planner over the ONNX bundle, as the
 controller node runs it) on the env's evaluation seeds. --baseline evaluates instead the SAC/PPO
-model an `agent run` saved at its last evaluation (model.zip in the run folder), deterministic,
-on the same env and episodes as the agent's evaluations.
+model an `agent run` folder holds (model.zip: saved at its last evaluation, or later by a timed
+save while the run goes on), deterministic, on the same env and episodes as the agent's evaluations.
 """
 from __future__ import annotations
 
@@ -91,8 +91,7 @@ def baseline_policy(args):
     from stable_baselines3 import PPO, SAC
 
     from mbrl_ros import envs
-    from mbrl_ros.agent.baselines import wrap_for_sb3
-    from mbrl_ros.agent.common import FunctionPolicy
+    from mbrl_ros.agent.baselines import greedy_policy, wrap_for_sb3
 
     run_file, model_file = args.baseline / "run.json", args.baseline / "model.zip"
     for path in (run_file, model_file):
@@ -105,8 +104,7 @@ def baseline_policy(args):
     config = run["config"]  # the run's AgentConfig.to_dict(): the env as the agent's make_env built it
     model = {"sac": SAC, "ppo": PPO}[method].load(model_file, device="cpu")
     env = wrap_for_sb3(envs.make(config["env_id"], **config["env_kwargs"]), config[method]["policy_obs"])
-    policy = FunctionPolicy(lambda obs: model.predict(obs, deterministic=True)[0])
-    return env, policy, {"model": f"{method} seed {run.get('seed')} at {int(model.num_timesteps)} env steps",
+    return env, greedy_policy(model), {"model": f"{method} seed {run.get('seed')} at {int(model.num_timesteps)} env steps",
                          "env": config["env_id"], "planner": method}
 
 

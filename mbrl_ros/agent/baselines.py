@@ -47,6 +47,11 @@ def wrap_for_sb3(env: gym.Env, policy_obs: str) -> gym.Env:
     raise ValueError(f"policy_obs must be 'joints' or 'dict', got {policy_obs!r}")
 
 
+def greedy_policy(model) -> FunctionPolicy:
+    """An SB3 model as the evaluations drive it: its deterministic action."""
+    return FunctionPolicy(lambda obs: model.predict(obs, deterministic=True)[0])
+
+
 class EvalScheduleCallback(BaseCallback):
     """Evaluates at the scheduled env-step points, logs to the RunLog, saves the model for resuming."""
 
@@ -119,16 +124,16 @@ class BaselineAgent:
         steps = int(model.num_timesteps)
         while self.pending and self.pending[0] <= steps:
             point = self.pending.pop(0)
-            policy = FunctionPolicy(lambda obs: model.predict(obs, deterministic=True)[0])
-            returns = evaluate(self.eval_env, policy, self.config.eval.episodes, desc=f"eval@{point}",
-                               progress=self.progress)
+            returns = evaluate(self.eval_env, greedy_policy(model), self.config.eval.episodes,
+                               desc=f"eval@{point}", progress=self.progress)
             # SB3 checks the callback after every env step, so `steps == point` here.
             row = self.log.add_eval(point, point * self.frame_skip, returns)
             if self.bar is not None:
                 self.bar.set_postfix(eval=f"{row['return_mean']:.1f}")
             if point > 0:
-                self.save(model)
-            self.log.update(env_steps=steps, frames=steps * self.frame_skip)
+                self.save(model)  # records the step count too
+            else:
+                self.log.update(env_steps=steps, frames=steps * self.frame_skip)
 
     def save(self, model) -> None:
         """Model (+ replay buffer) into the run folder, each written whole before it replaces the old."""
