@@ -207,11 +207,12 @@ def test_sb3_run_stopped_between_evaluations_resumes_from_its_last_timed_save(tm
 
     def run_and_note_the_start(agent):
         resumed_at.append(SAC.load(agent.model_path, device="cpu").num_timesteps)
+        resumed_at.append(json.loads((out / "run.json").read_text())["env_steps"])  # kept by the new session
         return real_run(agent)
 
     monkeypatch.setattr(baselines.BaselineAgent, "run", run_and_note_the_start)
     assert main(args) == 0
-    assert resumed_at == [stopped_at]
+    assert resumed_at == [stopped_at, stopped_at]
     meta = json.loads((out / "run.json").read_text())
     assert meta["status"] == "done" and meta["sessions"] == 2 and meta["env_steps"] == 300
     assert [r["env_steps"] for r in read_evals(out / "evals.csv")] == [0, 300]
@@ -220,6 +221,10 @@ def test_sb3_run_stopped_between_evaluations_resumes_from_its_last_timed_save(tm
     # the stopped session's transitions were kept, none twice; the step at the final evaluation is
     # collected but not yet stored when the evaluated weights are saved
     assert model.replay_buffer.size() == 299
+    # The stop fell on an episode end, so the resumed session begins with a reset: not the run's
+    # first reset again (SB3's load reseeds with the run seed), a fresh one.
+    first_obs = model.replay_buffer.observations[:, 0]
+    assert not np.allclose(first_obs[stopped_at], first_obs[0])
 
 
 def run_eval_controller(args: list[str]) -> dict:

@@ -23,7 +23,7 @@ import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 from tqdm import tqdm
 
-from mbrl_ros.agent.common import FunctionPolicy, evaluate, frame_skip, make_env, training_seed
+from mbrl_ros.agent.common import FunctionPolicy, evaluate, frame_skip, make_env, resume_seed
 from mbrl_ros.agent.config import AgentConfig
 from mbrl_ros.agent.runlog import RunLog, check_continuable, supersede_run_folder
 
@@ -101,7 +101,8 @@ class BaselineAgent:
         env = make_env(config)
         self.frame_skip = frame_skip(env)
         self.env = wrap_for_sb3(env, self.b.policy_obs)
-        self.env.reset(seed=training_seed(self.seed, 0))  # SB3 resets again without a seed; this seeds the env RNG
+        # No reset here: SB3 seeds the env (and torch, numpy, the action space) with the model's seed
+        # when it builds or loads the model, and the first reset of learn() uses that seed.
         self.eval_env = wrap_for_sb3(make_env(config), self.b.policy_obs)
         self.log = RunLog(self.out, {"task": config.name, "env_id": config.env_id, "method": method,
                                      "seed": self.seed, "threshold": config.threshold, "budget": self.b.budget,
@@ -157,6 +158,9 @@ class BaselineAgent:
             model = self._algo().load(self.model_path, env=self.env, device="cpu")
             if self.buffer_path.exists() and hasattr(model, "load_replay_buffer"):
                 model.load_replay_buffer(self.buffer_path)
+            # load() reseeds every RNG with the run seed, as at the run's start: left so, the resumed
+            # run would replay its first episodes' starts (targets) and exploration noise.
+            model.set_random_seed(resume_seed(self.seed, model.num_timesteps))
         else:
             model = self._new_model()
         done = int(model.num_timesteps)

@@ -31,6 +31,13 @@ def training_seed(run_seed: int, episode: int) -> int:
     return run_seed * 100_003 + episode
 
 
+def resume_seed(run_seed: int, steps_done: int) -> int:
+    """Seed of every RNG of a baseline run resumed after `steps_done` env steps: a fresh stream
+    per (run, resume point), so a resumed run neither replays its first episodes nor its first
+    exploration noise."""
+    return int(np.random.SeedSequence([int(run_seed), int(steps_done)]).generate_state(1)[0])
+
+
 class Policy:
     """What evaluate() drives: reset() at episode start, act(obs) -> action in [-1, 1]."""
 
