@@ -211,11 +211,16 @@ def test_sb3_run_stopped_between_evaluations_resumes_from_its_last_timed_save(tm
         return real_run(agent)
 
     monkeypatch.setattr(baselines.BaselineAgent, "run", run_and_note_the_start)
+    # The schedule is made denser before the rerun: points it already passed are skipped, not
+    # evaluated with the later model; the later ones are evaluated where they fall.
+    write_config(tmp_path, eval={"every": 100})
     assert main(args) == 0
     assert resumed_at == [stopped_at, stopped_at]
+    denser = [p for p in (100, 200) if p >= stopped_at]
     meta = json.loads((out / "run.json").read_text())
     assert meta["status"] == "done" and meta["sessions"] == 2 and meta["env_steps"] == 300
-    assert [r["env_steps"] for r in read_evals(out / "evals.csv")] == [0, 300]
+    assert [r["env_steps"] for r in read_evals(out / "evals.csv")] == [0, *denser, 300]
+    assert 100 not in denser, "the stop is past 150, so 100 was passed before the schedule had it"
     model = SAC.load(out / "model.zip", device="cpu")
     model.load_replay_buffer(out / "replay_buffer.pkl")
     # the stopped session's transitions were kept, none twice; the step at the final evaluation is

@@ -109,7 +109,7 @@ class BaselineAgent:
                                      "frame_skip": self.frame_skip, "config": config.to_dict(),
                                      "config_file": config.source,
                                      "sb3_kwargs": self.b.kwargs or "stable-baselines3 defaults"})
-        self.pending = [p for p in config.eval.points(self.b.budget) if p not in self.log.done_steps]
+        self.pending: list[int] = []  # set in run(), once the step count of a resumed model is known
         self.bar = None
 
     def _algo(self):
@@ -164,6 +164,7 @@ class BaselineAgent:
         else:
             model = self._new_model()
         done = int(model.num_timesteps)
+        self.pending = self.log.pending(self.config.eval.points(self.b.budget), done)
         self.bar = tqdm(total=self.b.budget, initial=done, desc=f"{self.method} {self.config.name} seed{self.seed}",
                         unit="step", disable=not self.progress)
         remaining = self.b.budget - done

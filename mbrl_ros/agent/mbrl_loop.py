@@ -267,7 +267,7 @@ class MBRLAgent:
     # ---------------------------------------------------------------- the loop
     def run(self) -> RunLog:
         budget = self.m.budget
-        pending = [p for p in self.config.eval.points(budget) if p not in self.log.done_steps]
+        pending = self.log.pending(self.config.eval.points(budget), self.env_steps)
         bar = tqdm(total=budget, initial=self.env_steps, desc=f"mbrl {self.config.name} seed{self.seed}",
                    unit="step", disable=not self.progress)
         obs, recorder, policy = None, None, None

@@ -128,6 +128,20 @@ class RunLog:
     def last_step(self) -> int:
         return max(self.done_steps, default=-1)
 
+    def pending(self, points: list[int], steps_done: int) -> list[int]:
+        """The evaluation points still to come for a run that has taken `steps_done` env steps.
+
+        A point the run has already passed without an evaluation (the schedule was made denser
+        after those steps) is dropped with a note: evaluating the current model there would put
+        a later model's return at an earlier step of the curve."""
+        todo = [p for p in points if p not in self.done_steps]
+        missed = [p for p in todo if p < steps_done]
+        if missed:
+            print(f"{self.folder}: not evaluated at {', '.join(map(str, missed))} env steps "
+                  f"(the schedule has points the run passed before it had them; it is at {steps_done})",
+                  flush=True)
+        return [p for p in todo if p >= steps_done]
+
     def wall_s(self) -> float:
         """Wall-clock seconds of this run, summed over all its sessions."""
         return self._wall_at_start + time.perf_counter() - self._session_start
