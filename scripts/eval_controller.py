@@ -104,8 +104,9 @@ def baseline_policy(args):
     config = run["config"]  # the run's AgentConfig.to_dict(): the env as the agent's make_env built it
     model = {"sac": SAC, "ppo": PPO}[method].load(model_file, device="cpu")
     env = wrap_for_sb3(envs.make(config["env_id"], **config["env_kwargs"]), config[method]["policy_obs"])
-    return env, greedy_policy(model), {"model": f"{method} seed {run.get('seed')} at {int(model.num_timesteps)} env steps",
-                         "env": config["env_id"], "planner": method}
+    about = {"model": f"{method} seed {run.get('seed')} at {int(model.num_timesteps)} env steps",
+             "env": config["env_id"], "planner": method}
+    return env, greedy_policy(model), about
 
 
 def episode_summary(ret: float, infos: list[dict]) -> dict:

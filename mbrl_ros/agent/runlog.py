@@ -134,7 +134,8 @@ class RunLog:
         A point the run has already passed without an evaluation (the schedule was made denser
         after those steps) is dropped with a note: evaluating the current model there would put
         a later model's return at an earlier step of the curve."""
-        todo = [p for p in points if p not in self.done_steps]
+        done = self.done_steps  # a set built from the rows: once, not per point
+        todo = [p for p in points if p not in done]
         missed = [p for p in todo if p < steps_done]
         if missed:
             print(f"{self.folder}: not evaluated at {', '.join(map(str, missed))} env steps "
