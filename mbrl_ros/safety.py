@@ -85,12 +85,14 @@ class CommandGate:
         """The command to apply now: the last valid one, or zero when it is older than timeout_s."""
         if self._command is not None:  # a held command, applied or timed out: its age counts
             self._max_age = max(self._max_age, now - self._stamp)
-        if self._command is None or now - self._stamp > self.timeout_s:
-            if self._command is not None and not self.timed_out:
-                self.counts["timeouts"] += 1
-            self.timed_out = self._command is not None
+        # The watchdog watches the command stream, not the episode: `_stamp` outlives reset(), so
+        # commands that stop just before an episode boundary still time out after it.
+        stale = now - self._stamp > self.timeout_s and self._stamp > float("-inf")
+        if stale and not self.timed_out:
+            self.counts["timeouts"] += 1
+        self.timed_out = stale
+        if self._command is None or stale:
             return self.zero()
-        self.timed_out = False
         return self._command
 
     def pop_max_age(self) -> float:
@@ -99,7 +101,12 @@ class CommandGate:
         return age
 
     def reset(self) -> None:
-        self._command, self._stamp, self.timed_out = None, float("-inf"), False
+        """A new episode: the held command is dropped (zero until the next one arrives).
+
+        The time of the last valid command is kept, so a controller that stopped sending still
+        reads as timed out across the episode boundary.
+        """
+        self._command = None
 
 
 class RateLimiter:

@@ -49,6 +49,27 @@ def test_gate_reports_the_oldest_command_it_applied_per_window():
     assert gate.pop_max_age() == 0.0
 
 
+def test_gate_timeout_survives_an_episode_reset():
+    """Commands that stop just before an episode boundary still time out after it (and stay so).
+
+    The sim node resets the gate at each episode; before this, a reset inside the timeout window
+    cleared the timed-out state for good, and the diagnostics said "running" to a dead controller.
+    """
+    gate = CommandGate(SPEC, timeout_s=0.5)
+    gate.submit([1.0, 1.0], now=1.0)
+    gate.reset()  # new episode 0.1 s after the last command
+    np.testing.assert_allclose(gate.current(1.2), [0.0, 0.0])  # the old episode's command is dropped
+    assert not gate.timed_out  # ... but the controller is not late yet
+    gate.current(1.6)
+    assert gate.timed_out and gate.counts["timeouts"] == 1
+    gate.reset()  # another episode while the controller is still silent
+    gate.current(1.7)
+    assert gate.timed_out and gate.counts["timeouts"] == 1  # one stall, one count
+    gate.submit([0.5, 0.5], now=2.0)
+    np.testing.assert_allclose(gate.current(2.1), [0.5, 0.5])
+    assert not gate.timed_out
+
+
 def test_gate_zero_respects_asymmetric_limits():
     gate = CommandGate(ActionSpec(dim=1, low=(0.5,), high=(1.0,)))
     np.testing.assert_allclose(gate.current(0.0), [0.5])
