@@ -67,7 +67,11 @@ def test_command_moves_joints_and_bad_commands_are_rejected(sim):
     with ros_node() as node:
         rec = Recorder(node)
         pub = node.create_publisher(Float64MultiArray, "/mbrl/commands", COMMAND_QOS)
-        assert spin_until(node, lambda: len(rec.joints) > 5 and pub.get_subscription_count() > 0, 30, [sim])
+        client = node.create_client(Trigger, "/mbrl/reset")
+        assert spin_until(node, lambda: len(rec.joints) > 5 and pub.get_subscription_count() > 0
+                          and client.service_is_ready(), 30, [sim])
+        # a fresh 10 s episode, so no episode boundary (which zeroes the velocities) falls in the drives
+        assert call_idempotent(node, client, Trigger.Request(), procs=[sim]).success
         n = len(rec.joints[-1].name)
 
         def drive(value, seconds):
