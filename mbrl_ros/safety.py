@@ -87,7 +87,7 @@ class CommandGate:
             self._max_age = max(self._max_age, now - self._stamp)
         # The watchdog watches the command stream, not the episode: `_stamp` outlives reset(), so
         # commands that stop just before an episode boundary still time out after it.
-        stale = now - self._stamp > self.timeout_s and self._stamp > float("-inf")
+        stale = self._stamp > float("-inf") and now - self._stamp > self.timeout_s
         if stale and not self.timed_out:
             self.counts["timeouts"] += 1
         self.timed_out = stale
