@@ -435,6 +435,25 @@ def test_report_leaves_out_a_run_evaluated_only_at_step_zero(tmp_path):
     assert ours["final_return_mean"] == pytest.approx(70.0) and ours["steps_to_threshold"] == [200, 200]
 
 
+def test_report_table_gives_the_range_of_steps_run_by_seeds_stopped_apart(tmp_path):
+    """Unfinished seeds stopped at different steps: the table shows the range, not the furthest
+    seed alone, which would overstate how far the others ran."""
+    results, threshold = tmp_path / "results", 500.0
+    _fake_run(results, "toy", "sac", 0, [0.0, 10.0, 20.0], threshold)          # stopped at 200
+    _fake_run(results, "toy", "sac", 1, [0.0, 10.0, 20.0, 30.0], threshold)    # stopped at 300
+    _fake_run(results, "toy", "ppo", 0, [0.0, 10.0], threshold)
+    _fake_run(results, "toy", "ppo", 1, [0.0, 20.0], threshold)
+    out = tmp_path / "docs"
+    assert main(["agent", "report", "--results", str(results), "--out", str(out)]) == 0
+    table = (out / "results_tables.md").read_text()
+    sac_row = next(line for line in table.splitlines() if line.startswith("| sac |"))
+    assert "| 200-300 / 0 |" in sac_row and "not reached (in 200-300)" in sac_row
+    ppo_row = next(line for line in table.splitlines() if line.startswith("| ppo |"))
+    assert "| 100 / 0 |" in ppo_row and "not reached (in 100)" in ppo_row
+    summary = json.loads((out / "results_summary.json").read_text())["toy"]["methods"]
+    assert summary["sac"]["steps_run"] == [200, 300] and summary["sac"]["budget"] == 300
+
+
 def test_plot_keeps_the_curve_of_a_seed_run_further_than_the_others():
     """Unfinished seeds stopped at different steps: the mean covers the common points, and the
     longer seed's later evaluations are still drawn (from the last common point on)."""

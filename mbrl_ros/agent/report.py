@@ -103,6 +103,7 @@ def summarize_method(runs: list[dict], threshold: float, start: float = 0.0) -> 
         "steps_to_threshold_mean": float(np.mean([s if s is not None else b for s, b in zip(reached, budgets)])),
         "lower_bound": len(hit) < len(runs),
         "budget": max(budgets),
+        "steps_run": budgets,  # per seed: unfinished seeds can stop at different steps
         "planned_budget": max(int(r.get("budget") or 0) for r in runs),
         "frame_skip": int(runs[0].get("frame_skip", 1)),
         "final_return_mean": float(np.mean(finals)),
@@ -192,9 +193,16 @@ def plot_task(task: str, methods: dict[str, list[dict]], threshold: float, path:
     return path
 
 
+def _steps_run_text(row: dict) -> str:
+    """The env steps the seeds ran: one figure, or the range when unfinished seeds stopped apart
+    (the furthest seed alone would overstate what the other seeds saw)."""
+    run = row.get("steps_run") or [row["budget"]]
+    return f"{min(run)}" if min(run) == max(run) else f"{min(run)}-{max(run)}"
+
+
 def _fmt_steps(row: dict) -> str:
     if row["reached"] == 0:
-        return f"not reached (> {row['budget']})"
+        return f"not reached (in {_steps_run_text(row)})"
     text = f"{row['steps_to_threshold_mean']:.0f}"
     if row["lower_bound"]:
         text = f">= {text} ({row['reached']}/{len(row['seeds'])} reached)"
@@ -214,7 +222,7 @@ def tables_markdown(summary: dict) -> str:
             ratio_text = "1" if method == "mbrl" else (
                 "n/a" if ratio is None else f"{'>= ' if row['lower_bound'] else ''}{ratio:.1f}x")
             lines.append(f"| {_method_label(method, row.get('runs_of'))} | {len(row['seeds'])} ({sum(row['done'])}) | "
-                         f"{row['budget']} / {row['planned_budget']} | {row['frame_skip']} | {_fmt_steps(row)} ({per_seed}) | {ratio_text} | "
+                         f"{_steps_run_text(row)} / {row['planned_budget']} | {row['frame_skip']} | {_fmt_steps(row)} ({per_seed}) | {ratio_text} | "
                          f"{row['final_return_mean']:.1f} ± {row['final_return_std']:.1f} | "
                          f"{row['wall_s_mean'] / 60:.1f} min |")
         thr, r0 = info["threshold"], info["random_return"]
