@@ -37,7 +37,8 @@ def main() -> int:
                         help="seed of the planner's sampling RNG (the episodes stay the same; vary this to see "
                              "how much of a model's score is the planner's random draws)")
     parser.add_argument("--per-episode", action="store_true",
-                        help="also report each planner episode (reaching tasks: distances to the target) "
+                        help="also report each planner episode (reaching tasks: distances to the target; "
+                             "cart-pole: time upright, pole turns) "
                              "as planner_episodes in the JSON")
     args = parser.parse_args()
 
@@ -110,10 +111,15 @@ def baseline_policy(args):
 
 
 def episode_summary(ret: float, infos: list[dict]) -> dict:
-    """One planner episode: its return and, for reaching tasks, how its distance to the target went."""
+    """One planner episode: its return and, for reaching tasks, how its distance to the target went
+    (cart-pole: how long the pole stayed up and how often it turned over)."""
     import numpy as np
 
     summary = {"return": round(float(ret), 2)}
+    if infos and "pole_angle" in infos[-1]:
+        from mbrl_ros.envs.cartpole import episode_figures
+
+        summary.update(episode_figures(infos))
     if infos and "distance" in infos[-1]:
         d = 100 * np.array([i["distance"] for i in infos])
         near = np.flatnonzero(d < 3.0)

@@ -267,6 +267,26 @@ def test_cartpole_scripted_swingup_beats_random():
     assert ret > 100 and ret > rand + 80
 
 
+def test_cartpole_episode_figures_tell_balancing_from_spinning():
+    """The expert swings the pole up (half a turn, or once round and up) and balances it; a pole
+    driven round and round passes upright every turn but is never up for long."""
+    env = envs.make(CARTPOLE, render_image=False)
+    obs, _ = env.reset(seed=0)
+    infos = []
+    for _ in range(200):
+        obs, _, _, _, info = env.step(cartpole.scripted_action(obs["joints"]))
+        assert info["pole_angle"] == pytest.approx(float(obs["joints"][1]), abs=1e-6)
+        infos.append(info)
+    balanced = cartpole.episode_figures(infos)
+    assert abs(balanced["pole_turns"]) in (0.5, 1.5)  # up, having gone over the top at most once
+    assert balanced["longest_upright_steps"] > 100 and balanced["upright_fraction"] > 0.5
+    # the cart can press a little past its +-1 m range (a soft limit)
+    assert -1.2 <= balanced["cart_x_range"][0] < balanced["cart_x_range"][1] <= 1.2
+    spinning = cartpole.episode_figures([{"pole_angle": np.pi + 0.3 * t, "cart_x": 0.5} for t in range(200)])
+    assert spinning["pole_turns"] == pytest.approx(9.5, abs=0.1) and spinning["longest_upright_steps"] <= 3
+    assert 0.1 < spinning["upright_fraction"] < 0.2 and spinning["cart_x_range"] == [0.5, 0.5]
+
+
 def test_reward_fn_registry():
     assert envs.reward_fn(REACHER) is None
     assert envs.reward_fn(CARTPOLE) is envs.cartpole_swingup_reward

@@ -32,7 +32,28 @@ class CartpoleSwingupEnv(MujocoRobotEnv):
         return float(cartpole_swingup_reward(self.joint_vector(), self._last_action))
 
     def _info(self) -> dict:
-        return {"sim_time": self.sim_time}
+        # The hinge angle is not wrapped, so an episode's net turns of the pole can be read from it.
+        x, th = (float(v) for v in self.data.qpos[:2])
+        return {"sim_time": self.sim_time, "cart_x": x, "pole_angle": th}
+
+
+UPRIGHT_COS = 0.9  # |pole angle| < ~26 deg counts as up
+
+
+def episode_figures(infos: list[dict]) -> dict:
+    """What a policy did with the pole over one episode, from its step infos: the share of steps
+    it was up, the longest run of steps up (balancing vs passing through), its net turns (a
+    spinning pole passes upright every turn and earns part of the reward) and the cart's range."""
+    angle = np.array([i["pole_angle"] for i in infos])
+    up = np.cos(angle) > UPRIGHT_COS
+    longest = run = 0
+    for flag in up:
+        run = run + 1 if flag else 0
+        longest = max(longest, run)
+    x = np.array([i["cart_x"] for i in infos])
+    return {"upright_fraction": round(float(up.mean()), 3), "longest_upright_steps": int(longest),
+            "pole_turns": round(float((angle[-1] - angle[0]) / (2 * math.pi)), 1),
+            "cart_x_range": [round(float(x.min()), 2), round(float(x.max()), 2)]}
 
 
 def scripted_action(joints) -> np.ndarray:
