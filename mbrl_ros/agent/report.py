@@ -196,7 +196,7 @@ def plot_task(task: str, methods: dict[str, list[dict]], threshold: float, path:
 def _steps_run_text(row: dict) -> str:
     """The env steps the seeds ran: one figure, or the range when unfinished seeds stopped apart
     (the furthest seed alone would overstate what the other seeds saw)."""
-    run = row.get("steps_run") or [row["budget"]]
+    run = row["steps_run"]
     return f"{min(run)}" if min(run) == max(run) else f"{min(run)}-{max(run)}"
 
 
