@@ -166,6 +166,8 @@ def test_sb3_baseline_same_cli_accounting_and_resume(tmp_path, method):
     assert rows2[-1]["env_steps"] == budget + 100
     meta = json.loads((out / "run.json").read_text())
     assert meta["sessions"] == 2 and meta["env_steps"] >= budget + 100
+    # told to stop at budget + 100; the config file's budget is kept beside it for the report
+    assert meta["budget"] == budget + 100 and meta["config_budget"] == budget
 
     # the saved model, re-evaluated by scripts/eval_controller.py, scores what the run's last evaluation did
     report = run_eval_controller(["--baseline", str(out), "--episodes", "3"])
@@ -452,6 +454,30 @@ def test_report_table_gives_the_range_of_steps_run_by_seeds_stopped_apart(tmp_pa
     assert "| 100 / 0 |" in ppo_row and "not reached (in 100)" in ppo_row
     summary = json.loads((out / "results_summary.json").read_text())["toy"]["methods"]
     assert summary["sac"]["steps_run"] == [200, 300] and summary["sac"]["budget"] == 300
+    # The final-return cell: seeds' last evals (20 at 200, 30 at 300) mix steps, so the mean
+    # where both have one (200: 20 and 20) stands beside it.
+    assert "25.0 ± 5.0 (last evals, at 200-300); all seeds at 200: 20.0 ± 0.0" in sac_row
+    assert summary["sac"]["common_step"] == 200 and summary["sac"]["common_return_mean"] == 20.0
+    assert "| 15.0 ± 5.0 |" in ppo_row  # stopped together: one figure
+
+
+def test_report_reads_a_run_stopped_early_with_budget_as_short_of_its_config_budget(tmp_path):
+    """`agent run --budget N` below the config's budget finishes the run at N; the table still
+    gives the config's budget and does not count the run as finished."""
+    results, threshold = tmp_path / "results", 500.0
+    for seed, config_budget in [(0, 1000), (1, None)]:  # seed 1: logged before config_budget was
+        _fake_run(results, "toy", "sac", seed, [0.0, 10.0, 20.0], threshold)
+        meta_path = results / "toy" / "sac" / f"seed{seed}" / "run.json"
+        meta = json.loads(meta_path.read_text())
+        meta.update(budget=200, **({"config_budget": config_budget} if config_budget else {}))
+        meta_path.write_text(json.dumps(meta))
+    out = tmp_path / "docs"
+    assert main(["agent", "report", "--results", str(results), "--out", str(out)]) == 0
+    sac_row = next(line for line in (out / "results_tables.md").read_text().splitlines()
+                   if line.startswith("| sac |"))
+    assert sac_row.startswith("| sac | 2 (1) | 200 / 1000 |"), sac_row
+    summary = json.loads((out / "results_summary.json").read_text())["toy"]["methods"]["sac"]
+    assert summary["done"] == [False, True] and summary["planned_budget"] == 1000
 
 
 def test_plot_keeps_the_curve_of_a_seed_run_further_than_the_others():

@@ -27,7 +27,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--out", type=Path, default=None,
                      help="run folder (default results/<task>/<method>/seed<S>)")
-    run.add_argument("--budget", type=int, default=None, help="override the config's env-step budget (smoke runs)")
+    run.add_argument("--budget", type=int, default=None, help="stop at this many env steps instead of the config's budget; reports "
+                     "still show the config's budget, so the run reads as stopped short of it")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
     run.add_argument("--save-every-min", type=float, default=10.0,
                      help="SAC/PPO: also save the model (and SAC's replay buffer) this often between "
@@ -49,14 +50,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {path}")
         return 0
 
-    from dataclasses import replace
-
     from mbrl_ros.agent.config import AgentConfig
     from mbrl_ros.agent.runlog import RunNotContinuable
 
     config = AgentConfig.load(args.config)
     if args.budget is not None:
-        setattr(config, args.method, replace(getattr(config, args.method), budget=int(args.budget)))
+        config = config.with_budget(args.method, args.budget)
     out = args.out or Path("results") / config.name / args.method / f"seed{args.seed}"
     try:
         if args.method == "mbrl":

@@ -106,6 +106,7 @@ class BaselineAgent:
         self.eval_env = wrap_for_sb3(make_env(config), self.b.policy_obs)
         self.log = RunLog(self.out, {"task": config.name, "env_id": config.env_id, "method": method,
                                      "seed": self.seed, "threshold": config.threshold, "budget": self.b.budget,
+                                     "config_budget": config.config_budget(method),
                                      "frame_skip": self.frame_skip, "config": config.to_dict(),
                                      "config_file": config.source,
                                      "sb3_kwargs": self.b.kwargs or "stable-baselines3 defaults"})

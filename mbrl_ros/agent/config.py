@@ -131,9 +131,23 @@ class AgentConfig:
     sac: BaselineConfig
     ppo: BaselineConfig
     source: str = ""
+    # Methods whose budget `with_budget` overrode, with the budget the config file gives them.
+    budget_overridden: dict = field(default_factory=dict)
 
     def budget(self, method: str) -> int:
         return int(getattr(self, method).budget)
+
+    def config_budget(self, method: str) -> int:
+        """The budget the config file gives `method`, whatever a run was told to stop at."""
+        return int(self.budget_overridden.get(method, self.budget(method)))
+
+    def with_budget(self, method: str, budget: int) -> "AgentConfig":
+        """This config with `method` run to `budget` env steps; the file's budget is kept, so a
+        run stopped short of it is reported as short, not as finished."""
+        from dataclasses import replace
+
+        return replace(self, **{method: replace(getattr(self, method), budget=int(budget))},
+                       budget_overridden={**self.budget_overridden, method: self.config_budget(method)})
 
     @classmethod
     def from_dict(cls, d: dict, source: str = "") -> "AgentConfig":

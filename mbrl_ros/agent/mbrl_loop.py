@@ -148,6 +148,7 @@ class MBRLAgent:
         self.obs_spec = self.env.unwrapped.obs_spec
         self.log = RunLog(self.out, {"task": config.name, "env_id": config.env_id, "method": "mbrl",
                                      "seed": self.seed, "threshold": config.threshold, "budget": self.m.budget,
+                                     "config_budget": config.config_budget("mbrl"),
                                      "frame_skip": self.frame_skip, "config": config.to_dict(),
                                      "config_file": config.source})
         self.cache = EpisodeCache(self.out / "cache")

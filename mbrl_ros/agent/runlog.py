@@ -108,8 +108,8 @@ class RunLog:
         self.meta_path = self.folder / "run.json"
         self.rows = read_evals(self.evals_path)
         old = json.loads(self.meta_path.read_text()) if self.meta_path.exists() else {}
-        # Wall clock accumulates over resumed sessions; the config of the first session is kept, and
-        # so is how far the run got, until this session records more.
+        # Wall clock accumulates over resumed sessions; the first session's machine is kept, and so
+        # is how far the run got, until this session records more. The config is this session's.
         kept = ("wall_s", "sessions", "machine", "export_refusals", "env_steps", "frames")
         self.meta = {**meta, **{k: old[k] for k in kept if k in old}}
         self.meta.setdefault("wall_s", 0.0)
