@@ -20,7 +20,7 @@ run.json records.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Optional
 
@@ -144,8 +144,6 @@ class AgentConfig:
     def with_budget(self, method: str, budget: int) -> "AgentConfig":
         """This config with `method` run to `budget` env steps; the file's budget is kept, so a
         run stopped short of it is reported as short, not as finished."""
-        from dataclasses import replace
-
         return replace(self, **{method: replace(getattr(self, method), budget=int(budget))},
                        budget_overridden={**self.budget_overridden, method: self.config_budget(method)})
 
