@@ -104,11 +104,7 @@ class BaselineAgent:
         # No reset here: SB3 seeds the env (and torch, numpy, the action space) with the model's seed
         # when it builds or loads the model, and the first reset of learn() uses that seed.
         self.eval_env = wrap_for_sb3(make_env(config), self.b.policy_obs)
-        self.log = RunLog(self.out, {"task": config.name, "env_id": config.env_id, "method": method,
-                                     "seed": self.seed, "threshold": config.threshold, "budget": self.b.budget,
-                                     "config_budget": config.config_budget(method),
-                                     "frame_skip": self.frame_skip, "config": config.to_dict(),
-                                     "config_file": config.source,
+        self.log = RunLog(self.out, {**config.run_meta(method, self.seed, self.frame_skip),
                                      "sb3_kwargs": self.b.kwargs or "stable-baselines3 defaults"})
         self.pending: list[int] = []  # set in run(), once the step count of a resumed model is known
         self.bar = None

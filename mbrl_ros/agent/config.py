@@ -141,6 +141,14 @@ class AgentConfig:
         """The budget the config file gives `method`, whatever a run was told to stop at."""
         return int(self.budget_overridden.get(method, self.budget(method)))
 
+    def run_meta(self, method: str, seed: int, frame_skip: int) -> dict:
+        """What `run.json` records of this config for one run of `method` (both agents; each
+        adds its own fields after these)."""
+        return {"task": self.name, "env_id": self.env_id, "method": method, "seed": seed,
+                "threshold": self.threshold, "budget": self.budget(method),
+                "config_budget": self.config_budget(method), "frame_skip": frame_skip,
+                "config": self.to_dict(), "config_file": self.source}
+
     def with_budget(self, method: str, budget: int) -> "AgentConfig":
         """This config with `method` run to `budget` env steps; the file's budget is kept, so a
         run stopped short of it is reported as short, not as finished."""

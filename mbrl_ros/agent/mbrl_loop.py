@@ -146,11 +146,7 @@ class MBRLAgent:
         self.action_dim = int(self.env.action_space.shape[0])
         self.action_spec = self.env.unwrapped.action_spec
         self.obs_spec = self.env.unwrapped.obs_spec
-        self.log = RunLog(self.out, {"task": config.name, "env_id": config.env_id, "method": "mbrl",
-                                     "seed": self.seed, "threshold": config.threshold, "budget": self.m.budget,
-                                     "config_budget": config.config_budget("mbrl"),
-                                     "frame_skip": self.frame_skip, "config": config.to_dict(),
-                                     "config_file": config.source})
+        self.log = RunLog(self.out, config.run_meta("mbrl", self.seed, self.frame_skip))
         self.cache = EpisodeCache(self.out / "cache")
         self.env_steps = int(state.get("env_steps", 0))
         self.episodes = int(state.get("episodes", 0))
