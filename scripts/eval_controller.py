@@ -3,11 +3,15 @@
     .venv/bin/python scripts/eval_controller.py --store models/reacher2d --episodes 5
     .venv/bin/python scripts/eval_controller.py --checkpoint runs/default/train/checkpoint.pt --planner mcts
     .venv/bin/python scripts/eval_controller.py --baseline results/reacher2d_camera/sac/seed1 --episodes 10
+    .venv/bin/python scripts/eval_controller.py --expert --env mbrl_ros/Reacher2D-v0 --episodes 3
 
 Uses the agent loop's PlannerPolicy (belief filter + planner over the ONNX bundle, as the
 controller node runs it) on the env's evaluation seeds. --baseline evaluates instead the SAC/PPO
 model an `agent run` folder holds (model.zip: saved at its last evaluation, or later by a timed
 save while the run goes on), deterministic, on the same env and episodes as the agent's evaluations.
+--expert evaluates the env's privileged scripted expert (the camera reacher's IK + PD to the true
+target, cart-pole's energy-pumping swing-up): a reference for what a good controller scores on
+those episodes, not an upper bound.
 """
 from __future__ import annotations
 
@@ -28,6 +32,8 @@ def main() -> int:
     src.add_argument("--store", type=Path, help="model store (folder with CURRENT)")
     src.add_argument("--checkpoint", type=Path, help="checkpoint to export to a temporary store first")
     src.add_argument("--baseline", type=Path, help="an SB3 agent run folder (run.json + model.zip)")
+    src.add_argument("--expert", action="store_true",
+                     help="the --env's privileged scripted expert (Reacher2D-v0, CartpoleSwingup-v0)")
     parser.add_argument("--env", default="mbrl_ros/Reacher2D-v0", help="(--baseline: the run's own env is used)")
     parser.add_argument("--episodes", type=int, default=5)
     parser.add_argument("--planner", default="cem")
@@ -46,7 +52,10 @@ def main() -> int:
 
     from mbrl_ros.agent.common import RandomPolicy, evaluate
 
-    env, policy, report = baseline_policy(args) if args.baseline else planner_policy(args)
+    if args.expert:
+        env, policy, report = expert_policy(args.env)
+    else:
+        env, policy, report = baseline_policy(args) if args.baseline else planner_policy(args)
     start = time.perf_counter()
     planned_infos, random_infos = [], []
     planned = evaluate(env, policy, args.episodes, desc="planner", infos=planned_infos)
@@ -108,6 +117,27 @@ def baseline_policy(args):
     about = {"model": f"{method} seed {run.get('seed')} at {int(model.num_timesteps)} env steps",
              "env": config["env_id"], "planner": method}
     return env, greedy_policy(model), about
+
+
+def expert_policy(env_id: str):
+    """(env, scripted expert, report fields): the expert reads the true state the model never sees
+    (the reacher's target position; cart-pole's needs only the joints)."""
+    from mbrl_ros import envs
+    from mbrl_ros.agent.common import FunctionPolicy
+
+    env = envs.make(env_id)
+    if env_id == "mbrl_ros/Reacher2D-v0":
+        from mbrl_ros.envs.reacher2d import scripted_action
+
+        policy = FunctionPolicy(lambda obs: scripted_action(env.unwrapped))
+    elif env_id == "mbrl_ros/CartpoleSwingup-v0":
+        from mbrl_ros.envs.cartpole import scripted_action
+
+        policy = FunctionPolicy(lambda obs: scripted_action(obs["joints"]))
+    else:
+        raise SystemExit(f"--expert: no scripted expert for {env_id} (there are for mbrl_ros/Reacher2D-v0 "
+                         "and mbrl_ros/CartpoleSwingup-v0)")
+    return env, policy, {"model": "scripted expert (privileged)", "env": env_id, "planner": "expert"}
 
 
 def episode_summary(ret: float, infos: list[dict]) -> dict:

@@ -246,6 +246,24 @@ def run_eval_controller(args: list[str]) -> dict:
     return json.loads(out.stdout)
 
 
+def test_eval_controller_scores_the_scripted_experts_far_above_random_and_refuses_envs_without_one():
+    """--expert: the reference a results page sets beside the learners (same evaluation episodes)."""
+    reacher = run_eval_controller(["--expert", "--env", "mbrl_ros/Reacher2D-v0", "--episodes", "2"])
+    assert reacher["planner"] == "expert" and reacher["planner_success_at_end"] == "2/2"
+    assert reacher["planner_return_mean"] > 150 and reacher["random_return_mean"] < 0
+    cartpole = run_eval_controller(["--expert", "--env", "mbrl_ros/CartpoleSwingup-v0", "--episodes", "1"])
+    assert cartpole["planner_return_mean"] > 100 > 50 > cartpole["random_return_mean"]
+
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parent.parent / "scripts" / "eval_controller.py"
+    out = subprocess.run([sys.executable, str(script), "--expert", "--env", "mbrl_ros/InvertedPendulum-v5"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode != 0 and "no scripted expert for mbrl_ros/InvertedPendulum-v5" in out.stderr
+
+
 def test_run_folder_without_its_training_state_is_refused_then_restarted_on_request(tmp_path, capsys):
     """A fresh clone has a run's evals.csv/run.json but not its checkpoint: continuing would start
     from zero and append a second curve to the first, so the run is refused; --restart moves the
