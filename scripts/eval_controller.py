@@ -9,9 +9,9 @@ Uses the agent loop's PlannerPolicy (belief filter + planner over the ONNX bundl
 controller node runs it) on the env's evaluation seeds. --baseline evaluates instead the SAC/PPO
 model an `agent run` folder holds (model.zip: saved at its last evaluation, or later by a timed
 save while the run goes on), deterministic, on the same env and episodes as the agent's evaluations.
---expert evaluates the env's privileged scripted expert (the camera reacher's IK + PD to the true
-target, cart-pole's energy-pumping swing-up): a reference for what a good controller scores on
-those episodes, not an upper bound.
+--expert evaluates the env's scripted expert (the camera reacher's IK + PD to the true target,
+cart-pole's energy-pumping swing-up; mbrl_ros.agent.expert): a reference for what a good
+controller scores on those episodes, not an upper bound.
 """
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def main() -> int:
     src.add_argument("--checkpoint", type=Path, help="checkpoint to export to a temporary store first")
     src.add_argument("--baseline", type=Path, help="an SB3 agent run folder (run.json + model.zip)")
     src.add_argument("--expert", action="store_true",
-                     help="the --env's privileged scripted expert (Reacher2D-v0, CartpoleSwingup-v0)")
+                     help="the --env's scripted expert (Reacher2D-v0, CartpoleSwingup-v0)")
     parser.add_argument("--env", default="mbrl_ros/Reacher2D-v0", help="(--baseline: the run's own env is used)")
     parser.add_argument("--episodes", type=int, default=5)
     parser.add_argument("--planner", default="cem")
@@ -120,24 +120,18 @@ def baseline_policy(args):
 
 
 def expert_policy(env_id: str):
-    """(env, scripted expert, report fields): the expert reads the true state the model never sees
-    (the reacher's target position; cart-pole's needs only the joints)."""
+    """(env, scripted expert, report fields)."""
     from mbrl_ros import envs
-    from mbrl_ros.agent.common import FunctionPolicy
+    from mbrl_ros.agent.expert import EXPERT_NAMES, NoExpert
+    from mbrl_ros.agent.expert import expert_policy as scripted
 
     env = envs.make(env_id)
-    if env_id == "mbrl_ros/Reacher2D-v0":
-        from mbrl_ros.envs.reacher2d import scripted_action
-
-        policy = FunctionPolicy(lambda obs: scripted_action(env.unwrapped))
-    elif env_id == "mbrl_ros/CartpoleSwingup-v0":
-        from mbrl_ros.envs.cartpole import scripted_action
-
-        policy = FunctionPolicy(lambda obs: scripted_action(obs["joints"]))
-    else:
-        raise SystemExit(f"--expert: no scripted expert for {env_id} (there are for mbrl_ros/Reacher2D-v0 "
-                         "and mbrl_ros/CartpoleSwingup-v0)")
-    return env, policy, {"model": "scripted expert (privileged)", "env": env_id, "planner": "expert"}
+    try:
+        policy = scripted(env_id, env)
+    except NoExpert as exc:
+        raise SystemExit(f"--expert: {exc}") from None
+    return env, policy, {"model": f"scripted expert ({EXPERT_NAMES[env_id]})", "env": env_id,
+                         "planner": "expert"}
 
 
 def episode_summary(ret: float, infos: list[dict]) -> dict:

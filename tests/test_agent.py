@@ -498,6 +498,41 @@ def test_report_reads_a_run_stopped_early_with_budget_as_short_of_its_config_bud
     assert summary["done"] == [False, True] and summary["planned_budget"] == 1000
 
 
+def test_expert_reference_is_measured_once_and_drawn_for_every_task_on_its_env_and_episodes(tmp_path, capsys):
+    """`agent expert` scores the scripted expert on the evaluation episodes; the report names it
+    under, and draws it on, the plots of the tasks evaluated on the same env and episodes."""
+    results, threshold = tmp_path / "results", 100.0
+    config = write_config(tmp_path, task={"name": "reach", "env_id": "mbrl_ros/Reacher2D-v0",
+                                          "env_kwargs": {"render_image": False}, "threshold": threshold},
+                          eval={"episodes": 2})
+    assert main(["agent", "expert", "--config", config, "--results", str(results), "--no-progress"]) == 0
+    record = json.loads((results / "reach" / "expert.json").read_text())
+    assert record["env_id"] == "mbrl_ros/Reacher2D-v0" and record["episodes"] == 2
+    assert len(record["returns"]) == 2 and min(record["returns"]) > 150  # reaches and holds the target
+    assert record["return_mean"] == pytest.approx(np.mean(record["returns"]), abs=0.01)
+    for task, env_id, episodes in [("reach", "mbrl_ros/Reacher2D-v0", 2), ("reach_variant", "mbrl_ros/Reacher2D-v0", 2),
+                                   ("reach_5", "mbrl_ros/Reacher2D-v0", 5), ("other", "mbrl_ros/X", 2)]:
+        _fake_run(results, task, "mbrl", 0, [-150.0, 50.0, 120.0], threshold)
+        meta_path = results / task / "mbrl" / "seed0" / "run.json"
+        meta = json.loads(meta_path.read_text())
+        meta.update(env_id=env_id, config={"eval": {"episodes": episodes}})
+        meta_path.write_text(json.dumps(meta))
+    out = tmp_path / "docs"
+    assert main(["agent", "report", "--results", str(results), "--out", str(out)]) == 0
+    summary = json.loads((out / "results_summary.json").read_text())
+    for task in ("reach", "reach_variant"):
+        assert summary[task]["expert"]["return_mean"] == record["return_mean"]
+    assert "expert" not in summary["reach_5"] and "expert" not in summary["other"]  # other episodes, other env
+    table = (out / "results_tables.md").read_text()
+    assert table.count(f"scores {record['return_mean']:.1f} on the same evaluation episodes") == 2
+
+    pendulum = write_config(tmp_path)  # InvertedPendulum-v5: no scripted expert
+    capsys.readouterr()
+    assert main(["agent", "expert", "--config", pendulum, "--results", str(results), "--no-progress"]) == 2
+    assert "no scripted expert for mbrl_ros/InvertedPendulum-v5" in capsys.readouterr().err
+    assert not (results / "ip_smoke").exists()
+
+
 def test_plot_keeps_the_curve_of_a_seed_run_further_than_the_others():
     """Unfinished seeds stopped at different steps: the mean covers the common points, and the
     longer seed's later evaluations are still drawn (from the last common point on)."""

@@ -3,6 +3,7 @@
     mbrl-ros agent run --config configs/agent/inverted_pendulum.yaml --method mbrl --seed 0 \
         --out results/inverted_pendulum/mbrl/seed0
     mbrl-ros agent report --results results --out docs/
+    mbrl-ros agent expert --config configs/agent/reacher2d_camera.yaml   # reference line for the report
 
 A run folder that already holds evaluations is continued, not restarted. One whose
 training state is gone (only evals.csv/run.json are committed) is refused; `--restart`
@@ -11,6 +12,7 @@ moves what it holds into <folder>/superseded-<time>/ and starts from zero.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from pathlib import Path
@@ -39,6 +41,12 @@ def register(parser: argparse.ArgumentParser) -> None:
                          formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     rep.add_argument("--results", type=Path, default=Path("results"))
     rep.add_argument("--out", type=Path, default=Path("docs"))
+    exp = sub.add_parser("expert", help="score the env's scripted expert on the evaluation episodes "
+                         "(results/<task>/expert.json; the report draws it beside the learners)",
+                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    exp.add_argument("--config", type=Path, required=True, help="configs/agent/<task>.yaml")
+    exp.add_argument("--results", type=Path, default=Path("results"))
+    exp.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -54,6 +62,8 @@ def run(args: argparse.Namespace) -> int:
     from mbrl_ros.agent.runlog import RunNotContinuable
 
     config = AgentConfig.load(args.config)
+    if args.action == "expert":
+        return run_expert(config, args)
     if args.budget is not None:
         config = config.with_budget(args.method, args.budget)
     out = args.out or Path("results") / config.name / args.method / f"seed{args.seed}"
@@ -74,4 +84,18 @@ def run(args: argparse.Namespace) -> int:
     if last:
         print(f"{config.name} {args.method} seed{args.seed}: {last['env_steps']} env steps "
               f"({last['frames']} frames), eval return {last['return_mean']:.2f}, wall {log.wall_s():.0f} s -> {out}")
+    return 0
+
+
+def run_expert(config, args: argparse.Namespace) -> int:
+    from mbrl_ros.agent import expert
+
+    try:
+        path = expert.run_expert(config, args.results, progress=not args.no_progress)
+    except expert.NoExpert as exc:
+        print(f"mbrl-ros agent expert: {exc}", file=sys.stderr)
+        return 2
+    record = json.loads(path.read_text())
+    print(f"{config.name}: scripted expert {record['return_mean']:.1f} "
+          f"({', '.join(f'{r:.1f}' for r in record['returns'])}) -> {path}")
     return 0

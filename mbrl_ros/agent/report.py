@@ -5,7 +5,8 @@
       -> docs/results_tables.md           per task and method: steps to threshold, ratios, final return, wall
       -> docs/results_summary.json        the same numbers, machine readable
 
-Reads results/<task>/<method>/seed<S>/{evals.csv, run.json} (mbrl_ros.agent.runlog).
+Reads results/<task>/<method>/seed<S>/{evals.csv, run.json} (mbrl_ros.agent.runlog), and
+results/<task>/expert.json where `mbrl-ros agent expert` wrote one (drawn as a reference line).
 Unfinished runs are included with the evaluations they have (their status says so), once they
 have been evaluated past env step 0.
 
@@ -23,6 +24,7 @@ from typing import Optional
 import numpy as np
 
 from mbrl_ros.agent.config import METHODS
+from mbrl_ros.agent.expert import expert_for, load_experts
 from mbrl_ros.agent.runlog import read_evals
 
 LEVELS = (0.25, 0.5, 1.0)  # fractions of the threshold for the "first reached" table
@@ -133,7 +135,8 @@ def _at_last_common_step(runs: list[dict]) -> dict:
             "common_return_std": float(np.std(vals[-1]))}
 
 
-def summarize(runs: dict[str, dict[str, list[dict]]], shared: Optional[dict[str, dict[str, str]]] = None) -> dict:
+def summarize(runs: dict[str, dict[str, list[dict]]], shared: Optional[dict[str, dict[str, str]]] = None,
+              experts: Optional[list[dict]] = None) -> dict:
     shared = shared or {}
     out = {}
     for task, methods in runs.items():
@@ -151,6 +154,10 @@ def summarize(runs: dict[str, dict[str, list[dict]]], shared: Optional[dict[str,
                 row["runs_of"] = shared[task][m]
         out[task] = {"threshold": threshold, "env_id": first["env_id"], "random_return": start_return,
                      "methods": table}
+        env_id, _, episodes = _comparable(first)
+        expert = expert_for(experts or [], env_id, episodes)
+        if expert:
+            out[task]["expert"] = {k: expert[k] for k in ("expert", "return_mean", "returns", "task", "command")}
     return out
 
 
@@ -177,7 +184,7 @@ def common_points_and_tails(runs: list[dict]) -> tuple[np.ndarray, list[list[flo
 
 
 def plot_task(task: str, methods: dict[str, list[dict]], threshold: float, path: Path,
-              shared: Optional[dict[str, str]] = None) -> Path:
+              shared: Optional[dict[str, str]] = None, expert: Optional[dict] = None) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -198,6 +205,9 @@ def plot_task(task: str, methods: dict[str, list[dict]], threshold: float, path:
             ax.plot(np.maximum(tail_steps, 1), tail_returns, color=COLORS[method], ls=":", lw=1.2,
                     label=f"{LABELS[method]}: single seeds run further" if i == 0 else None)
     ax.axhline(threshold, color="k", ls="--", lw=1, label=f"threshold {threshold:g}")
+    if expert:
+        ax.axhline(expert["return_mean"], color="0.45", ls="-.", lw=1,
+                   label=f"scripted expert ({expert['return_mean']:.1f})")
     ax.set_xscale("log")
     ax.set_xlabel("env steps (agent actions), log scale; step 0 drawn at 1")
     ax.set_ylabel("eval return (mean of eval episodes)")
@@ -262,6 +272,10 @@ def tables_markdown(summary: dict) -> str:
         for method, row in info["methods"].items():
             cells = [", ".join("-" if s is None else str(s) for s in row["levels"][f"{lv:g}"]) for lv in LEVELS]
             lines.append(f"| {_method_label(method, row.get('runs_of'))} | " + " | ".join(cells) + " |")
+        if "expert" in info:
+            expert = info["expert"]
+            lines += ["", f"The scripted expert ({expert['expert']}) scores {expert['return_mean']:.1f} on the same evaluation episodes "
+                      f"({', '.join(f'{r:.1f}' for r in expert['returns'])}; `{expert['command']}`)."]
         lines += ["", f"![{task}](img/agent_{task}.png)", ""]
     return "\n".join(lines)
 
@@ -272,10 +286,11 @@ def write_report(results: Path, out: Path) -> Path:
     if not runs:
         raise FileNotFoundError(f"no finished evaluations under {results} (expected <task>/<method>/seed<S>/)")
     shared = share_baselines(runs)
-    summary = summarize(runs, shared)
+    summary = summarize(runs, shared, load_experts(results))
     out = Path(out)
     for task, methods in runs.items():
-        plot_task(task, methods, summary[task]["threshold"], out / "img" / f"agent_{task}.png", shared.get(task))
+        plot_task(task, methods, summary[task]["threshold"], out / "img" / f"agent_{task}.png", shared.get(task),
+                  summary[task].get("expert"))
     (out / "results_summary.json").write_text(json.dumps(summary, indent=1))
     tables = out / "results_tables.md"
     tables.write_text(tables_markdown(summary))
