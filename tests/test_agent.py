@@ -510,19 +510,24 @@ def test_expert_reference_is_measured_once_and_drawn_for_every_task_on_its_env_a
     assert record["env_id"] == "mbrl_ros/Reacher2D-v0" and record["episodes"] == 2
     assert len(record["returns"]) == 2 and min(record["returns"]) > 150  # reaches and holds the target
     assert record["return_mean"] == pytest.approx(np.mean(record["returns"]), abs=0.01)
-    for task, env_id, episodes in [("reach", "mbrl_ros/Reacher2D-v0", 2), ("reach_variant", "mbrl_ros/Reacher2D-v0", 2),
-                                   ("reach_5", "mbrl_ros/Reacher2D-v0", 5), ("other", "mbrl_ros/X", 2)]:
+    reach = "mbrl_ros/Reacher2D-v0"
+    for task, env_id, env_kwargs, episodes in [
+            ("reach", reach, {"render_image": False}, 2),
+            ("reach_camera", reach, {"image_size": 64}, 2),           # another camera, the same episodes
+            ("reach_5", reach, {}, 5),                                 # more episodes
+            ("reach_short", reach, {"episode_steps": 100}, 2),         # other episodes
+            ("other", "mbrl_ros/X", {}, 2)]:
         _fake_run(results, task, "mbrl", 0, [-150.0, 50.0, 120.0], threshold)
         meta_path = results / task / "mbrl" / "seed0" / "run.json"
         meta = json.loads(meta_path.read_text())
-        meta.update(env_id=env_id, config={"eval": {"episodes": episodes}})
+        meta.update(env_id=env_id, config={"env_kwargs": env_kwargs, "eval": {"episodes": episodes}})
         meta_path.write_text(json.dumps(meta))
     out = tmp_path / "docs"
     assert main(["agent", "report", "--results", str(results), "--out", str(out)]) == 0
     summary = json.loads((out / "results_summary.json").read_text())
-    for task in ("reach", "reach_variant"):
+    for task in ("reach", "reach_camera"):
         assert summary[task]["expert"]["return_mean"] == record["return_mean"]
-    assert "expert" not in summary["reach_5"] and "expert" not in summary["other"]  # other episodes, other env
+    assert not any("expert" in summary[task] for task in ("reach_5", "reach_short", "other"))
     table = (out / "results_tables.md").read_text()
     assert table.count(f"scores {record['return_mean']:.1f} on the same evaluation episodes") == 2
 

@@ -12,15 +12,20 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
-import gymnasium as gym
 import numpy as np
 
-from mbrl_ros.agent.common import FunctionPolicy, evaluate, make_env
-from mbrl_ros.agent.config import AgentConfig
+if TYPE_CHECKING:  # the report reads expert files without importing the envs
+    import gymnasium as gym
+
+    from mbrl_ros.agent.common import FunctionPolicy
+    from mbrl_ros.agent.config import AgentConfig
 
 EXPERT_FILE = "expert.json"
+# Env kwargs that change what the camera sees, not the episodes: an expert measured with one
+# image size stands for every task on that env.
+VIEW_KWARGS = ("image_size", "render_image")
 EXPERT_NAMES = {  # what the expert does, and what it reads
     "mbrl_ros/Reacher2D-v0": "IK + PD to the true target position, which the learners see only in the image",
     "mbrl_ros/CartpoleSwingup-v0": "energy-pumping swing-up + linear balance, from the joints the learners get too",
@@ -31,8 +36,10 @@ class NoExpert(ValueError):
     """The env has no scripted expert."""
 
 
-def expert_policy(env_id: str, env: gym.Env) -> FunctionPolicy:
+def expert_policy(env_id: str, env: "gym.Env") -> "FunctionPolicy":
     """The scripted expert of `env_id` acting in `env` (an instance of that env)."""
+    from mbrl_ros.agent.common import FunctionPolicy
+
     if env_id == "mbrl_ros/Reacher2D-v0":
         from mbrl_ros.envs.reacher2d import scripted_action as reach
 
@@ -44,16 +51,18 @@ def expert_policy(env_id: str, env: gym.Env) -> FunctionPolicy:
     raise NoExpert(f"no scripted expert for {env_id} (there are for {' and '.join(EXPERT_NAMES)})")
 
 
-def run_expert(config: AgentConfig, results: Path, progress: bool = True) -> Path:
+def run_expert(config: "AgentConfig", results: Path, progress: bool = True) -> Path:
     """Evaluate the expert on the config's evaluation episodes; writes results/<task>/expert.json."""
+    from mbrl_ros.agent.common import evaluate, make_env
+
     env = make_env(config)
     try:
         returns = evaluate(env, expert_policy(config.env_id, env), config.eval.episodes, desc="expert",
                            progress=progress)
     finally:
         env.close()
-    record = {"task": config.name, "env_id": config.env_id, "expert": EXPERT_NAMES[config.env_id],
-              "episodes": config.eval.episodes, "returns": [round(float(r), 2) for r in returns],
+    record = {"task": config.name, "env_id": config.env_id, "env_kwargs": episode_kwargs(config.env_kwargs),
+              "expert": EXPERT_NAMES[config.env_id], "episodes": config.eval.episodes, "returns": [round(float(r), 2) for r in returns],
               "return_mean": float(np.mean(returns)),
               "command": f"mbrl-ros agent expert --config {config.source}"}
     path = Path(results) / config.name / EXPERT_FILE
@@ -62,12 +71,18 @@ def run_expert(config: AgentConfig, results: Path, progress: bool = True) -> Pat
     return path
 
 
+def episode_kwargs(env_kwargs: dict) -> dict:
+    """The env kwargs that decide the episodes (all but the camera's)."""
+    return {k: v for k, v in sorted(env_kwargs.items()) if k not in VIEW_KWARGS}
+
+
 def load_experts(results: Path) -> list[dict]:
-    """Every results/<task>/expert.json (each with env_id and episodes, to match tasks by)."""
+    """Every results/<task>/expert.json (each with env_id, env_kwargs and episodes, to match tasks by)."""
     return [json.loads(p.read_text()) for p in sorted(Path(results).glob(f"*/{EXPERT_FILE}"))]
 
 
-def expert_for(experts: list[dict], env_id: str, episodes: Optional[int]) -> Optional[dict]:
-    """The expert record measured on the same env and number of evaluation episodes, if any
-    (evaluation episodes use the same fixed seeds for every task, so these are the same episodes)."""
-    return next((e for e in experts if e["env_id"] == env_id and e["episodes"] == episodes), None)
+def expert_for(experts: list[dict], env_id: str, env_kwargs: dict, episodes: Optional[int]) -> Optional[dict]:
+    """The expert record measured on the same episodes, if any: same env, same episode-deciding
+    kwargs and as many evaluation episodes (whose seeds are fixed for every task)."""
+    key = (env_id, episode_kwargs(env_kwargs), episodes)
+    return next((e for e in experts if (e["env_id"], e["env_kwargs"], e["episodes"]) == key), None)

@@ -155,7 +155,7 @@ def summarize(runs: dict[str, dict[str, list[dict]]], shared: Optional[dict[str,
         out[task] = {"threshold": threshold, "env_id": first["env_id"], "random_return": start_return,
                      "methods": table}
         env_id, _, episodes = _comparable(first)
-        expert = expert_for(experts or [], env_id, episodes)
+        expert = expert_for(experts or [], env_id, (first.get("config") or {}).get("env_kwargs") or {}, episodes)
         if expert:
             out[task]["expert"] = {k: expert[k] for k in ("expert", "return_mean", "returns", "task", "command")}
     return out
