@@ -62,8 +62,8 @@ def run_expert(config: "AgentConfig", results: Path, progress: bool = True) -> P
     finally:
         env.close()
     record = {"task": config.name, "env_id": config.env_id, "env_kwargs": episode_kwargs(config.env_kwargs),
-              "expert": EXPERT_NAMES[config.env_id], "episodes": config.eval.episodes, "returns": [round(float(r), 2) for r in returns],
-              "return_mean": float(np.mean(returns)),
+              "expert": EXPERT_NAMES[config.env_id], "episodes": config.eval.episodes,
+              "returns": [round(float(r), 2) for r in returns], "return_mean": float(np.mean(returns)),
               "command": f"mbrl-ros agent expert --config {config.source}"}
     path = Path(results) / config.name / EXPERT_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
