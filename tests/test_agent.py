@@ -234,14 +234,19 @@ def test_sb3_run_stopped_between_evaluations_resumes_from_its_last_timed_save(tm
     assert not np.allclose(first_obs[stopped_at], first_obs[0])
 
 
-def run_eval_controller(args: list[str]) -> dict:
+def eval_controller_process(args: list[str], timeout: float = 300):
+    """scripts/eval_controller.py run with `args`, finished (CompletedProcess, text output)."""
     import subprocess
     import sys
     from pathlib import Path
 
     root = Path(__file__).resolve().parent.parent
-    out = subprocess.run([sys.executable, str(root / "scripts" / "eval_controller.py"), *args],
-                         capture_output=True, text=True, timeout=300, cwd=root)
+    return subprocess.run([sys.executable, str(root / "scripts" / "eval_controller.py"), *args],
+                          capture_output=True, text=True, timeout=timeout, cwd=root)
+
+
+def run_eval_controller(args: list[str]) -> dict:
+    out = eval_controller_process(args)
     assert out.returncode == 0, out.stderr[-3000:]
     return json.loads(out.stdout)
 
@@ -254,13 +259,7 @@ def test_eval_controller_scores_the_scripted_experts_far_above_random_and_refuse
     cartpole = run_eval_controller(["--expert", "--env", "mbrl_ros/CartpoleSwingup-v0", "--episodes", "1"])
     assert cartpole["planner_return_mean"] > 100 and cartpole["random_return_mean"] < 50
 
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    script = Path(__file__).resolve().parent.parent / "scripts" / "eval_controller.py"
-    out = subprocess.run([sys.executable, str(script), "--expert", "--env", "mbrl_ros/InvertedPendulum-v5"],
-                         capture_output=True, text=True, timeout=120)
+    out = eval_controller_process(["--expert", "--env", "mbrl_ros/InvertedPendulum-v5"], timeout=120)
     assert out.returncode != 0 and "no scripted expert for mbrl_ros/InvertedPendulum-v5" in out.stderr
 
 

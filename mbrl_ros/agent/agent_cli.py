@@ -12,7 +12,6 @@ moves what it holds into <folder>/superseded-<time>/ and starts from zero.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from pathlib import Path
@@ -63,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
 
     config = AgentConfig.load(args.config)
     if args.action == "expert":
-        return run_expert(config, args)
+        return score_expert(config, args)
     if args.budget is not None:
         config = config.with_budget(args.method, args.budget)
     out = args.out or Path("results") / config.name / args.method / f"seed{args.seed}"
@@ -87,15 +86,14 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_expert(config, args: argparse.Namespace) -> int:
-    from mbrl_ros.agent import expert
+def score_expert(config, args: argparse.Namespace) -> int:
+    from mbrl_ros.agent.expert import NoExpert, run_expert
 
     try:
-        path = expert.run_expert(config, args.results, progress=not args.no_progress)
-    except expert.NoExpert as exc:
+        path, record = run_expert(config, args.results, progress=not args.no_progress)
+    except NoExpert as exc:
         print(f"mbrl-ros agent expert: {exc}", file=sys.stderr)
         return 2
-    record = json.loads(path.read_text())
     print(f"{config.name}: scripted expert {record['return_mean']:.1f} "
           f"({', '.join(f'{r:.1f}' for r in record['returns'])}) -> {path}")
     return 0

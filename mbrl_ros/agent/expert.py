@@ -51,8 +51,9 @@ def expert_policy(env_id: str, env: "gym.Env") -> "FunctionPolicy":
     raise NoExpert(f"no scripted expert for {env_id} (there are for {' and '.join(EXPERT_NAMES)})")
 
 
-def run_expert(config: "AgentConfig", results: Path, progress: bool = True) -> Path:
-    """Evaluate the expert on the config's evaluation episodes; writes results/<task>/expert.json."""
+def run_expert(config: "AgentConfig", results: Path, progress: bool = True) -> tuple[Path, dict]:
+    """Evaluate the expert on the config's evaluation episodes; writes results/<task>/expert.json
+    and returns its path and contents."""
     from mbrl_ros.agent.common import evaluate, make_env
 
     env = make_env(config)
@@ -68,7 +69,7 @@ def run_expert(config: "AgentConfig", results: Path, progress: bool = True) -> P
     path = Path(results) / config.name / EXPERT_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record, indent=1) + "\n")
-    return path
+    return path, record
 
 
 def episode_kwargs(env_kwargs: dict) -> dict:
