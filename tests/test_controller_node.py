@@ -92,3 +92,20 @@ def test_node_main_treats_the_sigint_shutdown_race_as_a_clean_exit():
     assert run(lambda: Node("race_ok"), shut_down_mid_spin) == 0
     assert run(lambda: Node("race_fail"), fail_mid_spin) == 1
     assert not rclpy.ok()  # run() always leaves the default context shut down
+
+    # The SIGINT landing inside a ctypes call: ctypes reports the KeyboardInterrupt as an
+    # ArgumentError (a real ctypes call here, whose argument conversion is interrupted).
+    import ctypes
+
+    def call_with(error):
+        class Arg:
+            @classmethod
+            def from_param(cls, value):
+                raise error
+
+        labs = ctypes.CDLL(None).labs
+        labs.argtypes = [Arg]
+        return lambda node: labs(1)
+
+    assert run(lambda: Node("ctypes_sigint"), call_with(KeyboardInterrupt)) == 0
+    assert run(lambda: Node("ctypes_fail"), call_with(TypeError("not a long"))) == 1

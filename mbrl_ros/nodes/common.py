@@ -1,6 +1,7 @@
 """Small rclpy helpers shared by the nodes: parameters with descriptors, QoS, stamps, main()."""
 from __future__ import annotations
 
+import ctypes
 import sys
 import threading
 from typing import Any, Callable
@@ -127,6 +128,12 @@ def run(node_factory: Callable[[], Node], spin: Callable[[Node], None] | None = 
         # the executor builds its wait set, spin raises RCLError ("context is not valid") instead of
         # ExternalShutdownException. That is a requested shutdown, not a failure.
         if rclpy.ok():
+            return _fatal(node, exc)
+    except ctypes.ArgumentError as exc:
+        # The same SIGINT landing while a ctypes call converts its arguments (the sim renders
+        # through OpenGL bindings built on ctypes): ctypes turns the KeyboardInterrupt into
+        # ArgumentError("argument N: KeyboardInterrupt: "), keeping only its name.
+        if "KeyboardInterrupt" not in str(exc):
             return _fatal(node, exc)
     except Exception as exc:  # noqa: BLE001 - report and exit non-zero, never a silent death
         return _fatal(node, exc)
