@@ -50,7 +50,7 @@ def main() -> int:
 
     torch.set_num_threads(args.threads)
     import mbrl_ros.envs as envs
-    from mbrl_ros.control import planner_config_for
+    from mbrl_ros.runtime.control import planner_config_for
     from mbrl_ros.data.episodes import random_policy, rollout_episode
     from mbrl_ros.export import export_to_store
     from mbrl_ros.runtime.model_store import ModelStore

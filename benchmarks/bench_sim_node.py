@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/bench_sim_node.py                       # both robots, 10 s each
     .venv/bin/python benchmarks/bench_sim_node.py --seconds 20 --env mbrl_ros/CartpoleSwingup-v0
 
-Starts `sim_node` as its own process (config/sim.yaml: camera 30 Hz, joints 100 Hz),
+Starts `sim_node` as its own process (config/ros/sim.yaml: camera 30 Hz, joints 100 Hz),
 subscribes from this process, and reports the achieved wall-clock rates, the
 sim-time/wall-time ratio and the p50/p99 gap between consecutive messages.
 Targets (issue 2): joint states >= 100 Hz and 64x64 camera >= 30 Hz at RTF 1.0.
@@ -33,7 +33,7 @@ from mbrl_ros.nodes.common import SENSOR_QOS, stamp_to_sec  # noqa: E402
 
 def measure(env_id: str, seconds: float, rtf: float) -> dict:
     proc = subprocess.Popen([sys.executable, "-m", "mbrl_ros.nodes.sim_node", "--ros-args", "--params-file",
-                             str(ROOT / "config" / "sim.yaml"), "-p", f"env_id:={env_id}",
+                             str(ROOT / "config" / "ros" / "sim.yaml"), "-p", f"env_id:={env_id}",
                              "-p", f"real_time_factor:={rtf}"], cwd=ROOT, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
     rclpy.init()

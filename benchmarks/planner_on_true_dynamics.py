@@ -1,6 +1,6 @@
 """What a planner achieves with a PERFECT model: the task's own MuJoCo env as the latent model.
 
-    .venv/bin/python benchmarks/planner_on_true_dynamics.py --config configs/agent/inverted_pendulum.yaml \
+    .venv/bin/python benchmarks/planner_on_true_dynamics.py --config config/agent/inverted_pendulum.yaml \
         --horizon 15 --episodes 2 --max-steps 400
 
 Each candidate step sets a second copy of the env to the candidate's (qpos, qvel) and calls
@@ -66,7 +66,7 @@ class TrueDynamicsModel:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", type=Path, default=ROOT / "configs" / "agent" / "inverted_pendulum.yaml")
+    parser.add_argument("--config", type=Path, default=ROOT / "config" / "agent" / "inverted_pendulum.yaml")
     parser.add_argument("--horizon", type=int, default=None, help="default: the config's")
     parser.add_argument("--episodes", type=int, default=2)
     parser.add_argument("--max-steps", type=int, default=1000)

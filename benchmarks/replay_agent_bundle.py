@@ -2,7 +2,7 @@
 where each episode ended (the joint state and action at the last step).
 
     .venv/bin/python benchmarks/replay_agent_bundle.py \
-        --config configs/agent/inverted_pendulum_realvalue_h5.yaml \
+        --config config/agent/inverted_pendulum_realvalue_h5.yaml \
         --run results/inverted_pendulum_realvalue_h5/mbrl/seed4 [--version v000031-s000007822] \
         [--planner-config '{"num_samples": 512, "iterations": 5}'] [--episodes 3]
 
@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--config", required=True, help="the run's configs/agent/<task>.yaml")
+    p.add_argument("--config", required=True, help="the run's config/agent/<task>.yaml")
     p.add_argument("--run", required=True, type=Path, help="run folder (results/<task>/mbrl/seed<S>)")
     p.add_argument("--version", action="append", help="bundle folder name under <run>/models (repeatable)")
     p.add_argument("--planner-config", default="{}", help="JSON overrides of the config's planner_config")

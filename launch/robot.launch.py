@@ -5,13 +5,9 @@ drivers (ros2_control forward_command_controller), training off by default.
 The controller is a managed (lifecycle) node by default (lifecycle:=false for the
 plain one); with autostart:=false it waits for a lifecycle manager or
 `ros2 lifecycle set /controller configure` / `activate`.
-Node set and parameters from mbrl_ros.graph (shared with `mbrl-ros launch robot`).
+Node set and parameters from mbrl_ros.bringup.graph (shared with `mbrl-ros launch robot`).
 """
-import os
-import sys
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from graph_launch import generate  # noqa: E402
+from mbrl_ros.bringup.launch_description import generate
 
 
 def generate_launch_description():

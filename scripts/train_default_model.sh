@@ -26,4 +26,4 @@ train --set reward_scale=1000 lr_model=2e-4 symmetry_augment=dihedral --steps 12
 .venv/bin/mbrl-ros evaluate --checkpoint "$RUN/checkpoint.pt" --cache "$RUN/data/heldout50" --out "$RUN/eval50"
 
 $PY scripts/ship_model.py --checkpoint "$RUN/checkpoint.pt" --task reacher2d
-$PY scripts/eval_controller.py --store models/reacher2d --episodes 10 --planner-config '{"use_value": false}'  # as config/sim.yaml
+$PY scripts/eval_controller.py --store models/reacher2d --episodes 10 --planner-config '{"use_value": false}'  # as config/ros/sim.yaml

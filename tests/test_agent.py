@@ -328,7 +328,7 @@ def test_eval_schedule_and_config_checks(tmp_path):
     bad["mbrl"]["trian_ratio"] = 1
     with pytest.raises(ValueError, match="trian_ratio"):
         AgentConfig.from_dict(bad)
-    for path in sorted((__import__("pathlib").Path(__file__).parents[1] / "configs" / "agent").glob("*.yaml")):
+    for path in sorted((__import__("pathlib").Path(__file__).parents[1] / "config" / "agent").glob("*.yaml")):
         cfg = AgentConfig.load(path)  # every checked-in task config parses
         assert cfg.threshold and cfg.mbrl.budget > 0 and cfg.sac.budget > 0
 
@@ -362,7 +362,7 @@ def test_checked_in_variants_share_their_tasks_baselines():
     so it must keep the base's env, threshold, evaluation and baseline settings."""
     from mbrl_ros.agent.config import resolve_extends
 
-    folder = __import__("pathlib").Path(__file__).parents[1] / "configs" / "agent"
+    folder = __import__("pathlib").Path(__file__).parents[1] / "config" / "agent"
     variants = [p for p in sorted(folder.glob("*.yaml")) if "extends" in (yaml.safe_load(p.read_text()) or {})]
     assert len(variants) >= 10
     for path in variants:

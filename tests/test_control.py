@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 import mbrl_ros.envs as envs
-from mbrl_ros.control import ControlConfig, ControlLoop, Observation, PreferredStore
-from mbrl_ros.observation import image_to_rgb, joint_names_for, joints_from_state
+from mbrl_ros.runtime.control import ControlConfig, ControlLoop, Observation, PreferredStore
+from mbrl_ros.nodes.observation import image_to_rgb, joint_names_for, joints_from_state
 from mbrl_ros.runtime.model_store import ModelStore
 from tests.bundles import publish_tiny
 

@@ -16,7 +16,7 @@ import subprocess  # noqa: E402
 from lifecycle_msgs.msg import Transition  # noqa: E402
 from lifecycle_msgs.srv import ChangeState, GetState  # noqa: E402
 
-from mbrl_ros.safety import zero_command  # noqa: E402
+from mbrl_ros.runtime.safety import zero_command  # noqa: E402
 
 SHIPPED = ROOT / "models" / "reacher2d"
 # Small CEM so a tick fits the 50 ms period on a busy 2-core machine.
@@ -52,7 +52,7 @@ def test_lifecycle_transitions_gate_commands(tmp_path, reacher_env):
     log = tmp_path / "controller.log"
     proc = node_process("mbrl_ros.nodes.controller_lifecycle_node", "-p", f"model_store:={store}",
                         "-p", "use_sim_time:=false", "-p", FAST_PLANNER, "-p", "on_stale:=hold",
-                        params_file=ROOT / "config" / "robot.yaml", log_path=log)
+                        params_file=ROOT / "config" / "ros" / "robot.yaml", log_path=log)
     try:
         with ros_node() as node:
             robot = Robot(node, reacher_env)

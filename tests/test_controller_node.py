@@ -19,7 +19,7 @@ def controller(tmp_path_factory, reacher_env):
     proc = node_process("mbrl_ros.nodes.controller_node", "-p", f"model_store:={store}", "-p", "use_sim_time:=false",
                         "-p", """planner_config:='{"num_samples": 64, "num_elites": 8, "iterations": 2}'""",
                         "-p", "input_timeout_s:=0.3", "-p", "on_stale:=zero",
-                        params_file=ROOT / "config" / "sim.yaml", log_path=log)
+                        params_file=ROOT / "config" / "ros" / "sim.yaml", log_path=log)
     yield proc, log
     assert stop(proc) == 0, log.read_text()[-3000:]
 

@@ -19,7 +19,7 @@ from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 from std_msgs.msg import Float64, Float64MultiArray, Int64  # noqa: E402
 
 import mbrl_ros.envs as envs  # noqa: E402
-from mbrl_ros.graph import sim_graph  # noqa: E402
+from mbrl_ros.bringup.graph import sim_graph  # noqa: E402
 from mbrl_ros.nodes.common import COMMAND_QOS, EVENT_QOS  # noqa: E402
 from mbrl_ros.paths import models_dir  # noqa: E402
 
@@ -31,8 +31,8 @@ SHIPPED = models_dir() / "reacher2d"
 
 
 def e2e_params(tmp_path: Path) -> Path:
-    """config/sim.yaml with short episodes and segments, and a trainer that exports quickly."""
-    params = yaml.safe_load((ROOT / "config" / "sim.yaml").read_text())
+    """config/ros/sim.yaml with short episodes and segments, and a trainer that exports quickly."""
+    params = yaml.safe_load((ROOT / "config" / "ros" / "sim.yaml").read_text())
     # Real time, as users run it (a real_time_factor here would not count: the graph sets it from
     # its launch argument, which wins over the params file).
     params["sim"]["ros__parameters"].update(episode_steps=EPISODE_STEPS, seed=SEED)

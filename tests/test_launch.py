@@ -5,8 +5,8 @@ import sys
 
 import pytest
 
-from mbrl_ros.graph import GRAPHS, robot_graph, sim_graph
-from mbrl_ros.launcher import node_command, parse_launch_arguments
+from mbrl_ros.bringup.graph import GRAPHS, robot_graph, sim_graph
+from mbrl_ros.bringup.launcher import node_command, parse_launch_arguments
 from mbrl_ros.paths import config_dir, launch_dir
 
 
@@ -32,7 +32,7 @@ def test_robot_graph_remaps_onto_drivers():
     ctl = nodes[0]
     assert ("/mbrl/commands", "/arm_controller/commands") in ctl.remappings
     assert ctl.parameters["use_sim_time"] is False
-    assert ctl.params_file == config_dir() / "robot.yaml"
+    assert ctl.params_file == config_dir() / "ros" / "robot.yaml"
 
 
 def test_robot_controller_is_managed_and_starts_itself_by_default():

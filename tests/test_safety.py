@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from mbrl_ros.safety import CommandGate, CommandRejected, RateLimiter, check_command
+from mbrl_ros.runtime.safety import CommandGate, CommandRejected, RateLimiter, check_command
 from mbrl_ros.spec import ActionSpec
 
 SPEC = ActionSpec(dim=2, low=(-2.0, -1.0), high=(2.0, 3.0))

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 import mbrl_ros.envs as envs
-from mbrl_ros.safety import CommandGate
-from mbrl_ros.sim_loop import SimLoop, SimRates
+from mbrl_ros.runtime.safety import CommandGate
+from mbrl_ros.envs.sim_loop import SimLoop, SimRates
 
 
 def make_loop(episode_steps=10, **rates):

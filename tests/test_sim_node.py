@@ -19,7 +19,7 @@ from mbrl_ros.nodes.common import COMMAND_QOS, EVENT_QOS, SENSOR_QOS, stamp_to_s
 def sim(tmp_path_factory):
     log = tmp_path_factory.mktemp("sim") / "sim.log"
     proc = node_process("mbrl_ros.nodes.sim_node", "-p", "seed:=3", "-p", "command_timeout_s:=0.3",
-                        params_file=ROOT / "config" / "sim.yaml", log_path=log)
+                        params_file=ROOT / "config" / "ros" / "sim.yaml", log_path=log)
     yield proc
     code = stop(proc)
     assert code == 0, log.read_text()[-3000:]

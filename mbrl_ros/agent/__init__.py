@@ -1,6 +1,6 @@
 """Model-based RL agent loop and SAC/PPO baselines, without ROS (docs/results.md).
 
-  config.py      AgentConfig: configs/agent/<task>.yaml (budgets, eval schedule, threshold)
+  config.py      AgentConfig: config/agent/<task>.yaml (budgets, eval schedule, threshold)
   common.py      shared env construction, step/frame accounting, evaluation episodes
   mbrl_loop.py   collect -> cache -> train (torch) -> export ONNX -> plan through the runtime
   baselines.py   stable-baselines3 SAC / PPO on the same envs and eval schedule

@@ -1,9 +1,9 @@
 """`mbrl-ros agent`: run the model-based agent or a baseline on a task; build the report.
 
-    mbrl-ros agent run --config configs/agent/inverted_pendulum.yaml --method mbrl --seed 0 \
+    mbrl-ros agent run --config config/agent/inverted_pendulum.yaml --method mbrl --seed 0 \
         --out results/inverted_pendulum/mbrl/seed0
     mbrl-ros agent report --results results --out docs/
-    mbrl-ros agent expert --config configs/agent/reacher2d_camera.yaml   # reference line for the report
+    mbrl-ros agent expert --config config/agent/reacher2d_camera.yaml   # reference line for the report
 
 A run folder that already holds evaluations is continued, not restarted. One whose
 training state is gone (only evals.csv/run.json are committed) is refused; `--restart`
@@ -23,7 +23,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", required=True)
     run = sub.add_parser("run", help="run (or continue) one method on one task and seed",
                          formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    run.add_argument("--config", type=Path, required=True, help="configs/agent/<task>.yaml")
+    run.add_argument("--config", type=Path, required=True, help="config/agent/<task>.yaml")
     run.add_argument("--method", choices=METHODS, required=True)
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--out", type=Path, default=None,
@@ -43,7 +43,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     exp = sub.add_parser("expert", help="score the env's scripted expert on the evaluation episodes "
                          "(results/<task>/expert.json; the report draws it beside the learners)",
                          formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    exp.add_argument("--config", type=Path, required=True, help="configs/agent/<task>.yaml")
+    exp.add_argument("--config", type=Path, required=True, help="config/agent/<task>.yaml")
     exp.add_argument("--results", type=Path, default=Path("results"))
     exp.add_argument("--no-progress", action="store_true", help="no progress bar")
 

@@ -1,4 +1,4 @@
-"""AgentConfig: one YAML file per task, fixed before any run (configs/agent/<task>.yaml).
+"""AgentConfig: one YAML file per task, fixed before any run (config/agent/<task>.yaml).
 
     task:            id + env kwargs, the threshold return (fixed in advance), eval schedule
     mbrl:            world-model preset + overrides, train ratio, planner + its config, budget

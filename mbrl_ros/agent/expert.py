@@ -1,6 +1,6 @@
 """A reference beside the learners: the env's scripted expert on the evaluation episodes.
 
-    mbrl-ros agent expert --config configs/agent/reacher2d_camera.yaml
+    mbrl-ros agent expert --config config/agent/reacher2d_camera.yaml
       -> results/reacher2d_camera/expert.json
 
 `mbrl-ros agent report` draws it on the plot of every task with the same env and evaluation

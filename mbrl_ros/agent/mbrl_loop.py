@@ -30,14 +30,14 @@ log = logging.getLogger(__name__)
 
 
 class PlannerPolicy(Policy):
-    """Belief filter + planner over one model bundle, as in mbrl_ros.control.ControlLoop.
+    """Belief filter + planner over one model bundle, as in mbrl_ros.runtime.control.ControlLoop.
 
     noise: std of Gaussian exploration noise added to the planned action (0 for evaluation);
     the noisy action is what the env gets, so it is also what the belief and the warm start see.
     """
 
     def __init__(self, bundle, planner: str, planner_config: dict, seed: int, noise: float = 0.0):
-        from mbrl_ros.control import planner_config_for
+        from mbrl_ros.runtime.control import planner_config_for
         from mbrl_ros.runtime.belief import BeliefFilter
 
         self.planner_name, self.seed, self.noise = planner, seed, float(noise)

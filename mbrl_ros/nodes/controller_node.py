@@ -2,7 +2,7 @@
 
 Subscribes to the camera (sensor-data QoS) and /joint_states (joints matched by
 name), keeps the latest of each with its stamp, and on a timer runs
-mbrl_ros.control.ControlLoop.tick(): belief update, planning (cem | mcts | mppi),
+mbrl_ros.runtime.control.ControlLoop.tick(): belief update, planning (cem | mcts | mppi),
 safety (stale/invalid inputs -> hold or zero, rate limit, clamp) and scaling to
 the robot's limits. Publishes std_msgs/Float64MultiArray on /mbrl/commands
 (remap onto a ros2_control forward_command_controller), diagnostics on
@@ -28,13 +28,13 @@ from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float64MultiArray, Int64
 from std_srvs.srv import SetBool
 
-from mbrl_ros.control import ControlConfig, ControlLoop, Observation, PreferredStore
+from mbrl_ros.runtime.control import ControlConfig, ControlLoop, Observation, PreferredStore
 from mbrl_ros.nodes.common import (COMMAND_QOS, EVENT_QOS, SENSOR_QOS, declare, publish_status, run,
                                    stamp_to_sec)
-from mbrl_ros.observation import image_to_rgb, joint_names_for, joints_from_state
+from mbrl_ros.nodes.observation import image_to_rgb, joint_names_for, joints_from_state
 from mbrl_ros.runtime.model_store import ModelStore
 from mbrl_ros.runtime.sessions import SessionConfig
-from mbrl_ros.safety import zero_command
+from mbrl_ros.runtime.safety import zero_command
 
 ZERO_ACK_TIMEOUT_S = 0.5  # how long a shutdown waits for the robot to acknowledge the final zero command
 
@@ -147,7 +147,7 @@ class ControllerLogic:
             self.timer = None
 
     def _publish_zero(self, before_release: bool = False) -> None:
-        """The configured safe command: zero effort clamped into the limits (mbrl_ros.safety.zero_command).
+        """The configured safe command: zero effort clamped into the limits (mbrl_ros.runtime.safety.zero_command).
 
         before_release: the publisher is destroyed right after (shutdown, error). A reliable writer
         destroyed before its subscribers acknowledged the sample can drop it, and the robot would

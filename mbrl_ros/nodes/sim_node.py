@@ -4,7 +4,7 @@ Publishes camera (sensor_msgs/Image rgb8, sensor-data QoS), /joint_states,
 /mbrl/reward, /mbrl/episode, /mbrl/terminal and /clock; applies
 /mbrl/commands (std_msgs/Float64MultiArray, robot units); /mbrl/reset
 (std_srvs/Trigger) starts a new episode. The schedule lives in
-mbrl_ros.sim_loop.SimLoop; this file only moves data between it and ROS.
+mbrl_ros.envs.sim_loop.SimLoop; this file only moves data between it and ROS.
 """
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ from std_srvs.srv import Trigger
 
 from mbrl_ros.nodes.common import (COMMAND_QOS, EVENT_QOS, SENSOR_QOS, BackgroundSpinner, declare,
                                    publish_status, run, sec_to_stamp)
-from mbrl_ros.safety import CommandGate
-from mbrl_ros.sim_loop import SimLoop, SimRates
+from mbrl_ros.runtime.safety import CommandGate
+from mbrl_ros.envs.sim_loop import SimLoop, SimRates
 
 PARAMETERS = {
     "env_id": ("mbrl_ros/Reacher2D-v0", "simulated robot (one of mbrl_ros.envs.ROBOT_IDS)"),

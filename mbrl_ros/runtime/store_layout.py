@@ -58,3 +58,10 @@ def read_current(store: Path) -> Optional[str]:
     return text
 
 
+
+
+def store_name_for_env(env_id: str) -> str:
+    """`mbrl_ros/Reacher2D-v0` -> `reacher2d`: the folder under models/ holding that task's bundles."""
+    base = env_id.split("/")[-1]
+    base = base.rsplit("-v", 1)[0]
+    return base.lower()

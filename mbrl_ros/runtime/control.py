@@ -16,7 +16,7 @@ import numpy as np
 
 from mbrl_ros.runtime.belief import BeliefFilter
 from mbrl_ros.runtime.planners import make_planner
-from mbrl_ros.safety import RateLimiter, zero_command
+from mbrl_ros.runtime.safety import RateLimiter, zero_command
 from mbrl_ros.spec import ActionSpec
 
 log = logging.getLogger(__name__)

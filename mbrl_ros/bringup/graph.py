@@ -72,7 +72,7 @@ SIM_ARGUMENTS: dict[str, LaunchArgument] = {
     "data_dir": LaunchArgument("mbrl_data", "where bags, the episode cache, checkpoints and new models go"),
     "real_time_factor": LaunchArgument("1.0", "sim speed vs wall clock (0: as fast as possible)"),
     "headless": LaunchArgument("true", "no viewer window (the camera still renders offscreen)"),
-    "params_file": LaunchArgument("", "parameter YAML (empty: config/sim.yaml)"),
+    "params_file": LaunchArgument("", "parameter YAML (empty: config/ros/sim.yaml)"),
 }
 
 ROBOT_ARGUMENTS: dict[str, LaunchArgument] = {
@@ -89,7 +89,7 @@ ROBOT_ARGUMENTS: dict[str, LaunchArgument] = {
     "record": LaunchArgument("false", "run the logger (rosbag2 MCAP)"),
     "train": LaunchArgument("false", "run the online trainer (off on hardware by default)"),
     "data_dir": LaunchArgument("mbrl_data", "where bags, checkpoints and new models go"),
-    "params_file": LaunchArgument("", "parameter YAML (empty: config/robot.yaml)"),
+    "params_file": LaunchArgument("", "parameter YAML (empty: config/ros/robot.yaml)"),
 }
 
 
@@ -102,7 +102,7 @@ def _resolve(arguments: dict[str, LaunchArgument], given: dict[str, str]) -> dic
 
 def default_model_store(env_id: str) -> Path:
     """The shipped model store for a simulated task, e.g. models/reacher2d."""
-    from mbrl_ros.export_names import store_name_for_env  # tiny pure helper
+    from mbrl_ros.runtime.store_layout import store_name_for_env  # tiny pure helper
 
     return models_dir() / store_name_for_env(env_id)
 
@@ -110,7 +110,7 @@ def default_model_store(env_id: str) -> Path:
 def sim_graph(given: dict[str, str] | None = None) -> list[NodeSpec]:
     """sim + controller (+ logger + trainer): the robot learning while it runs."""
     a = _resolve(SIM_ARGUMENTS, given or {})
-    params = Path(a["params_file"]) if a["params_file"] else config_dir() / "sim.yaml"
+    params = Path(a["params_file"]) if a["params_file"] else config_dir() / "ros" / "sim.yaml"
     data = Path(a["data_dir"]).expanduser().absolute()
     store = a["model_store"] or str(default_model_store(a["env_id"]))
     common = {"use_sim_time": True}
@@ -137,7 +137,7 @@ def sim_graph(given: dict[str, str] | None = None) -> list[NodeSpec]:
 def robot_graph(given: dict[str, str] | None = None) -> list[NodeSpec]:
     """controller (+ logger, + trainer) against real robot drivers; wall time, no sim."""
     a = _resolve(ROBOT_ARGUMENTS, given or {})
-    params = Path(a["params_file"]) if a["params_file"] else config_dir() / "robot.yaml"
+    params = Path(a["params_file"]) if a["params_file"] else config_dir() / "ros" / "robot.yaml"
     data = Path(a["data_dir"]).expanduser().absolute()
     remap = [("/camera/image_raw", a["camera_topic"]), ("/joint_states", a["joint_states_topic"]),
              ("/mbrl/commands", a["command_topic"])]

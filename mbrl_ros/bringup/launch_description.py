@@ -1,4 +1,4 @@
-"""Shared helper for sim.launch.py and robot.launch.py: mbrl_ros.graph -> launch_ros Nodes.
+"""Shared helper for sim.launch.py and robot.launch.py: mbrl_ros.bringup.graph -> launch_ros Nodes.
 
 A NodeSpec with `lifecycle` (the robot graph's controller, launch argument lifecycle:=true)
 becomes a launch_ros LifecycleNode, so launch event handlers and `ros2 lifecycle` can drive it.
@@ -8,7 +8,7 @@ from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import LifecycleNode, Node
 
-from mbrl_ros.graph import GRAPHS
+from mbrl_ros.bringup.graph import GRAPHS
 
 
 def generate(graph: str) -> LaunchDescription:

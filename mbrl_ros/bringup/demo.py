@@ -6,7 +6,7 @@ model, recorded and learning as it runs; one progress line per episode.
     mbrl-ros demo --video reacher.gif   # also save what the camera saw
     mbrl-ros demo planner:=mcts train:=false
 
-Starts the same node graph as `ros2 launch mbrl_ros sim.launch.py` (mbrl_ros.graph)
+Starts the same node graph as `ros2 launch mbrl_ros sim.launch.py` (mbrl_ros.bringup.graph)
 as separate processes, and watches it from a small rclpy node of its own.
 """
 from __future__ import annotations
@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mbrl_ros.graph import sim_graph
-from mbrl_ros.launcher import parse_launch_arguments
+from mbrl_ros.bringup.graph import sim_graph
+from mbrl_ros.bringup.launcher import parse_launch_arguments
 
 
 def register(parser):
@@ -88,7 +88,7 @@ def run(args) -> int:
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     import rclpy
 
-    from mbrl_ros.launcher import node_command, stop_all
+    from mbrl_ros.bringup.launcher import node_command, stop_all
 
     given = parse_launch_arguments(args.arguments)
     nodes = sim_graph(given)

@@ -1,6 +1,6 @@
 """`mbrl-ros launch sim|robot [name:=value ...]`: `ros2 launch` for pip installs.
 
-Starts every node of the graph (mbrl_ros.graph) as its own process with the
+Starts every node of the graph (mbrl_ros.bringup.graph) as its own process with the
 same parameter files and overrides the launch files use. Ctrl-C (SIGINT) or
 SIGTERM is forwarded to every child; stragglers are terminated, then killed.
 If any node exits on its own, the others are stopped too (like a launch file
@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 
-from mbrl_ros.graph import GRAPHS, NodeSpec
+from mbrl_ros.bringup.graph import GRAPHS, NodeSpec
 
 
 def register(parser):

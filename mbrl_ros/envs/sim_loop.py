@@ -12,7 +12,7 @@ from typing import Optional
 
 import numpy as np
 
-from mbrl_ros.safety import CommandGate
+from mbrl_ros.runtime.safety import CommandGate
 
 
 @dataclass
