@@ -24,7 +24,7 @@ from typing import Optional
 from mbrl_ros.runtime.bundle import ModelBundle, load_bundle
 from mbrl_ros.runtime.manifest import BundleError
 from mbrl_ros.runtime.sessions import SessionConfig
-from mbrl_ros.runtime.store_layout import read_current
+from mbrl_ros.runtime.store_layout import DEFAULT_MAX_GRAPH_BYTES, StoreFileError, read_current, version_dir
 from mbrl_ros.spec import ActionSpec, ObsSpec
 
 log = logging.getLogger(__name__)
@@ -46,11 +46,18 @@ class ModelStore:
         None, the first bundle loaded sets them, so later bundles must match it.
     load_now: load CURRENT in the constructor (raises if no good bundle exists
         and `required`), else the first `poll()` does.
+    max_file_bytes: the largest graph file read; larger ones are refused before any byte is read.
+
+    Nothing in the store is trusted: CURRENT, the version folder and every file are read only as
+    regular files inside the store, within size caps (store_layout.read_store_file), and a
+    manifest whose `version` is not its folder's name is refused.
     """
 
     def __init__(self, root: Path, obs_spec: Optional[ObsSpec] = None, action_spec: Optional[ActionSpec] = None,
-                 session_config: SessionConfig = SessionConfig(), load_now: bool = True, required: bool = False):
+                 session_config: SessionConfig = SessionConfig(), load_now: bool = True, required: bool = False,
+                 max_file_bytes: int = DEFAULT_MAX_GRAPH_BYTES):
         self.root = Path(root)
+        self.max_file_bytes = int(max_file_bytes)
         self.obs_spec = obs_spec
         self.action_spec = action_spec
         self.session_config = session_config
@@ -89,8 +96,12 @@ class ModelStore:
                 return False
             self._seen = name
             try:
-                bundle = load_bundle(self.root / name, self.session_config, self.obs_spec, self.action_spec)
-            except BundleError as exc:
+                folder = version_dir(self.root, name)
+                bundle = load_bundle(folder, self.session_config, self.obs_spec, self.action_spec,
+                                     max_file_bytes=self.max_file_bytes)
+                if bundle.version != name:
+                    raise BundleError(f"manifest version {bundle.version!r} is not its folder's name {name!r}")
+            except (BundleError, StoreFileError) as exc:
                 self._refuse(name, str(exc))
                 return False
             except Exception as exc:  # noqa: BLE001 -- whatever goes wrong, the running model stays
