@@ -27,10 +27,10 @@ def tree(src: str):
 CONSOLE_SCRIPTS = [
     # The CLI (train, evaluate, export, collect, launch the node graph, benchmarks).
     "mbrl-ros = mbrl_ros.cli:main",
-    # One executable per node, so `ros2 run mbrl_ros <node>` works.
+    # One executable per node, `<name>_node`, so `ros2 run mbrl_ros <name>_node` works
+    # (mbrl_ros.bringup.graph.NodeSpec derives the name and module from the node name).
     "sim_node = mbrl_ros.nodes.sim_node:main",
     "controller_node = mbrl_ros.nodes.controller_node:main",
-    "controller_lifecycle_node = mbrl_ros.nodes.controller_lifecycle_node:main",
     "logger_node = mbrl_ros.nodes.logger_node:main",
     "trainer_node = mbrl_ros.nodes.trainer_node:main",
 ]

@@ -3,9 +3,11 @@
     .venv/bin/python benchmarks/bench_control_tick.py --checkpoint models/reacher2d/checkpoint.pt
     .venv/bin/python benchmarks/bench_control_tick.py --random-init        # small preset, random weights
 
-One tick is what the controller does every control period: fold the newest camera
-frame + joints and the last action into the belief, then plan (each planner at its
-default config; CEM/MPPI at the bundle's fused horizon). The same observations
+One tick is what the controller does every control period, timed as it runs there:
+`ControlLoop.tick()` (fold the newest camera frame + joints and the last action into
+the belief, shift the warm start, plan, clamp), each planner at its default config
+(CEM/MPPI at the bundle's fused horizon), without a deadline so both backends do the
+same search. The torch row runs the same ControlLoop over the torch model. The same observations
 (a recorded random-action episode of the camera reacher) and the same planner seeds
 drive both backends, so the work per tick is equal; both run with the same thread
 count (--threads). Reports p50/p99 per tick, latent transitions per tick, the
@@ -42,7 +44,7 @@ def main() -> int:
     parser.add_argument("--ticks", type=int, default=100)
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--threads", type=int, default=1, help="torch and ORT intra-op threads (equal work)")
-    parser.add_argument("--horizon", type=int, default=10, help="fused imagine horizon of the exported bundle")
+    parser.add_argument("--fused-horizon", type=int, default=10, help="fused imagine length of the exported bundle")
     args = parser.parse_args()
 
     import numpy as np
@@ -50,15 +52,16 @@ def main() -> int:
 
     torch.set_num_threads(args.threads)
     import mbrl_ros.envs as envs
+    from mbrl_ros.agent.common import BundleStore, ControlPolicy, control_loop
+    from mbrl_ros.runtime.belief import BeliefFilter
     from mbrl_ros.runtime.control import planner_config_for
     from mbrl_ros.data.episodes import random_policy, rollout_episode
     from mbrl_ros.export import export_to_store
     from mbrl_ros.runtime.model_store import ModelStore
-    from mbrl_ros.runtime.planners import make_planner
     from mbrl_ros.runtime.sessions import SessionConfig
     from mbrl_ros.world_model.checkpoint import load_world_model
     from mbrl_ros.world_model.config import WorldModelConfig
-    from mbrl_ros.world_model.latent_adapter import TorchBeliefFilter, TorchLatentModel
+    from mbrl_ros.world_model.latent_adapter import TorchFilterModel, TorchLatentModel
     from mbrl_ros.world_model.model import WorldModel
 
     env = envs.make("mbrl_ros/Reacher2D-v0")
@@ -71,17 +74,27 @@ def main() -> int:
         wm = WorldModel(WorldModelConfig.preset("small"), u.obs_spec, u.action_spec.dim).eval()
         what = "small preset, random init"
     store = Path(tempfile.mkdtemp(prefix="bench_tick_"))
-    export_to_store(wm, store, horizon=args.horizon, action_spec=u.action_spec)
+    export_to_store(wm, store, fused_horizon=args.fused_horizon, action_spec=u.action_spec)
     bundle = ModelStore(store, session_config=SessionConfig(intra_op_threads=args.threads), required=True).current
+    ort_latent = bundle.latent
+
+    class TorchBundle(TorchFilterModel):
+        """The torch model in the bundle's place (its action spec and horizon), so the torch row
+        ticks through the same ControlLoop; model calls timed as the ORT row's."""
+
+        def __init__(self, world_model, like):
+            super().__init__(world_model, version="torch")
+            self.latent = TimedModel(TorchLatentModel(world_model))
+            self.action_spec, self.manifest, self.path = like.action_spec, like.manifest, like.path
     episode = rollout_episode(env, random_policy(2), seed=0)
     observations = [{"image": episode["image"][t], "joints": episode["joints"][t]} for t in range(len(episode["reward"]))]
 
     print_header("control tick: belief update + planning, ORT vs eager torch",
                  {"model": what, "threads": args.threads, "ticks": args.ticks, "warmup": args.warmup,
-                  "bundle horizon": args.horizon, "obs": "64x64 camera + 4 joints"})
+                  "bundle fused horizon": args.fused_horizon, "obs": "64x64 camera + 4 joints"})
     torch_latent = TorchLatentModel(wm)
-    step_flops = flops_per_latent_step(torch_latent, TorchBeliefFilter(wm).update(observations[0], None),
-                                       wm.action_dim, args.horizon)
+    step_flops = flops_per_latent_step(torch_latent, BeliefFilter(TorchFilterModel(wm)).update(observations[0], None),
+                                       wm.action_dim, args.fused_horizon)
     peak = max(gemm_peak_gflops().values()) * 1e9 * args.threads   # linear scaling: an upper bound
     print(f"roofline: {step_flops / 1e6:.3f} MFLOP per latent transition; fp32 GEMM peak "
           f"{peak / 1e9:.1f} GFLOP/s ({args.threads} thread(s))")
@@ -93,24 +106,21 @@ def main() -> int:
         rows = {}
         for backend in ("onnx", "torch"):
             if backend == "onnx":
-                from mbrl_ros.runtime.belief import BeliefFilter
-
-                belief, model = BeliefFilter(bundle), bundle.latent
+                bundle.latent = model = TimedModel(ort_latent)
+                ticking = bundle
             else:
-                belief, model = TorchBeliefFilter(wm), TorchLatentModel(wm)
-            model = TimedModel(model)
-            planner = make_planner(name, model, config, seed=0)
-            times, transitions, model_times, action = [], [], [], None
+                ticking = TorchBundle(wm, bundle)
+                model = ticking.latent
+            policy = ControlPolicy(control_loop(BundleStore(ticking), name, config, seed=0,
+                                                action_spec=u.action_spec))
+            times, transitions, model_times = [], [], []
             for i in range(args.warmup + args.ticks):
                 obs = observations[i % len(observations)]
                 start, model.seconds = time.perf_counter(), 0.0
-                state = belief.update(obs, action)
-                result = planner.plan(state)
+                policy.act(obs)
                 times.append(time.perf_counter() - start)
-                transitions.append(result.info.get("transitions", 0))
+                transitions.append(policy.last_result.info.get("transitions", 0))
                 model_times.append(model.seconds)
-                action = result.action
-                planner.advance(action)
             p = percentiles(np.array(times[args.warmup:]) * 1e3)
             rows[backend] = (p, int(np.mean(transitions[args.warmup:])),
                              float(np.median(model_times[args.warmup:])) * 1e3)

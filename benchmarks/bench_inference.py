@@ -38,7 +38,7 @@ from mbrl_ros.spec import ObsSpec  # noqa: E402
 from common import machine, p50_p99, timings  # noqa: E402
 from roofline import flops_per_latent_step, gemm_peak_gflops  # noqa: E402
 from mbrl_ros.world_model import WorldModel, WorldModelConfig  # noqa: E402
-from mbrl_ros.world_model.latent_adapter import TorchBeliefFilter, TorchLatentModel  # noqa: E402
+from mbrl_ros.world_model.latent_adapter import TorchFilterModel, TorchLatentModel  # noqa: E402
 
 
 def build_model(args) -> WorldModel:
@@ -74,11 +74,11 @@ def main() -> int:
     print(f"versions: torch {torch.__version__} (threads {torch_threads}), onnxruntime "
           f"{__import__('onnxruntime').__version__}, numpy {np.__version__}")
     print(f"model: {'checkpoint ' + args.checkpoint if args.checkpoint else 'random init, preset ' + args.preset}"
-          f" deter={wm.deter_dim} stoch={wm.stoch_dim} embed={wm.embed_dim} horizon={wm.config.horizon} "
+          f" deter={wm.deter_dim} stoch={wm.stoch_dim} embed={wm.embed_dim} "
           f"obs={wm.obs_spec.to_dict()} action_dim={wm.action_dim}")
 
     with tempfile.TemporaryDirectory() as tmp:
-        write_bundle(wm, Path(tmp), "v000001-s000000000")
+        horizon = write_bundle(wm, Path(tmp), "v000001-s000000000").fused_horizon
         bundles = {t: load_bundle(Path(tmp), SessionConfig(providers=("CPUExecutionProvider",),
                                                            intra_op_threads=t)) for t in args.threads}
         check_parity(wm, bundles[args.threads[0]], steps=10)
@@ -88,7 +88,7 @@ def main() -> int:
         action = np.zeros(wm.action_dim, np.float32)
 
         print(f"\n[tick] belief update (encode 1 image + posterior step), {args.ticks} ticks, ms")
-        torch_filter = TorchBeliefFilter(wm)
+        torch_filter = BeliefFilter(TorchFilterModel(wm))
         base = timings(lambda: torch_filter.update(obs, action), args.ticks)
         b50, b99 = p50_p99(base)
         print(f"  {'eager torch':<22} p50 {b50 * 1e3:7.3f}  p99 {b99 * 1e3:7.3f}  (baseline)")
@@ -98,15 +98,14 @@ def main() -> int:
             print(f"  {f'ORT intra_op={t}':<22} p50 {o50 * 1e3:7.3f}  p99 {o99 * 1e3:7.3f}  "
                   f"speed-up p50 x{b50 / o50:.2f}  target p50<=2ms: {'met' if o50 <= 2e-3 else 'MISSED'}")
 
-        horizon = wm.config.horizon
         torch_latent = TorchLatentModel(wm)
-        state = TorchBeliefFilter(wm).update(obs, None)
+        state = BeliefFilter(TorchFilterModel(wm)).update(obs, None)
         step_flops = flops_per_latent_step(torch_latent, state, wm.action_dim, horizon)
         peak = gemm_peak_gflops()
         peak_best = max(peak.values())
         print(f"\n[roofline] {step_flops / 1e6:.3f} MFLOP per latent step (torch FlopCounterMode); "
               f"1-thread fp32 GEMM peak 1024^3: ORT {peak['ort']:.1f} GFLOP/s, torch {peak['torch']:.1f} GFLOP/s")
-        print(f"\n[imagine] horizon {horizon}, {args.calls} calls per batch, latent steps/s (p50 call time)")
+        print(f"\n[imagine] fused horizon {horizon}, {args.calls} calls per batch, latent steps/s (p50 call time)")
         for batch in args.batches:
             actions = rng.uniform(-1, 1, (batch, horizon, wm.action_dim)).astype(np.float32)
             base = timings(lambda: torch_latent.imagine(state, actions), args.calls, warmup=2)

@@ -113,8 +113,8 @@ def main(argv=None) -> int:
     rows = []
     for name in [n.strip() for n in args.planners.split(",") if n.strip()]:
         cfg_over = dict(overrides.get(name, {}))
-        if name in ("cem", "mppi") and "horizon" not in cfg_over and hasattr(model, "horizon"):
-            cfg_over["horizon"] = int(model.horizon)  # match the bundle's fused imagine graph
+        if name in ("cem", "mppi") and "horizon" not in cfg_over and hasattr(model, "fused_horizon"):
+            cfg_over["horizon"] = int(model.fused_horizon)  # match the bundle's fused imagine graph
         config = config_from(PLANNERS[name][1], cfg_over)
         timed = TimedModel(model)
         planner = make_planner(name, timed, config, seed=args.seed)

@@ -14,6 +14,7 @@ import sys
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("mbrl_ros.bringup.demo", "the main job: simulated robot controlled by the shipped model, learning as it runs"),
     "launch": ("mbrl_ros.bringup.launcher", "start a node graph (sim | robot) as separate processes, without `ros2 launch`"),
+    "params": ("mbrl_ros.bringup.params_cli", "check the parameter files and the docs' parameter tables (--write: update the tables)"),
     "collect": ("mbrl_ros.data.collect_cli", "collect episodes from a simulated robot into rosbag2 (no ROS needed)"),
     "ingest": ("mbrl_ros.data.ingest_cli", "convert rosbag2 recordings into the episode cache"),
     "train": ("mbrl_ros.training.train_cli", "train the world model from rosbag2 recordings / an episode cache"),

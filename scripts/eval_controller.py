@@ -5,8 +5,9 @@
     .venv/bin/python scripts/eval_controller.py --baseline results/reacher2d_camera/sac/seed1 --episodes 10
     .venv/bin/python scripts/eval_controller.py --expert --env mbrl_ros/Reacher2D-v0 --episodes 3
 
-Uses the agent loop's PlannerPolicy (belief filter + planner over the ONNX bundle, as the
-controller node runs it) on the env's evaluation seeds. --baseline evaluates instead the SAC/PPO
+Acts through the controller node's core (mbrl_ros.runtime.control.ControlLoop: belief filter +
+planner over the ONNX bundle), as the agent's evaluations do: no wall-clock deadline, no rate
+limit, the env's evaluation seeds. --baseline evaluates instead the SAC/PPO
 model an `agent run` folder holds (model.zip: saved at its last evaluation, or later by a timed
 save while the run goes on), deterministic, on the same env and episodes as the agent's evaluations.
 --expert evaluates the env's scripted expert (the camera reacher's IK + PD to the true target,
@@ -38,7 +39,8 @@ def main() -> int:
     parser.add_argument("--episodes", type=int, default=5)
     parser.add_argument("--planner", default="cem")
     parser.add_argument("--planner-config", default="{}", help="JSON of planner config fields")
-    parser.add_argument("--horizon", type=int, default=10, help="export horizon for --checkpoint")
+    parser.add_argument("--fused-horizon", type=int, default=10,
+                        help="fused imagine length of the bundle exported from --checkpoint")
     parser.add_argument("--planner-seed", type=int, default=0,
                         help="seed of the planner's sampling RNG (the episodes stay the same; vary this to see "
                              "how much of a model's score is the planner's random draws)")
@@ -75,9 +77,9 @@ def main() -> int:
 
 
 def planner_policy(args):
-    """(env, PlannerPolicy, report fields) for a model store or a checkpoint."""
+    """(env, ControlPolicy, report fields) for a model store or a checkpoint."""
     from mbrl_ros import envs
-    from mbrl_ros.agent.mbrl_loop import PlannerPolicy
+    from mbrl_ros.agent.common import ControlPolicy, control_loop
     from mbrl_ros.runtime.model_store import ModelStore
 
     store = args.store
@@ -85,12 +87,14 @@ def planner_policy(args):
         from mbrl_ros.export import export_checkpoint
 
         store = Path(tempfile.mkdtemp(prefix="eval_store_"))
-        export_checkpoint(args.checkpoint, store, horizon=args.horizon)
-    bundle = ModelStore(store, required=True).current
+        export_checkpoint(args.checkpoint, store, fused_horizon=args.fused_horizon)
+    models = ModelStore(store, required=True)
+    bundle = models.current
     image_size = bundle.obs_spec.image_shape[:2] if bundle.obs_spec.has_image else 64
     env = envs.make(args.env, image_size=image_size, render_image=bundle.obs_spec.has_image)
     planner_config = json.loads(args.planner_config)
-    policy = PlannerPolicy(bundle, args.planner, planner_config, seed=args.planner_seed)
+    policy = ControlPolicy(control_loop(models, args.planner, planner_config, args.planner_seed,
+                                        env.unwrapped.action_spec))
     return env, policy, {"model": bundle.version, "env": args.env, "planner": args.planner,
                          "planner_config": planner_config, "planner_seed": args.planner_seed}
 

@@ -1,6 +1,6 @@
 """What a planner achieves with a PERFECT model: the task's own MuJoCo env as the latent model.
 
-    .venv/bin/python benchmarks/planner_on_true_dynamics.py --config config/agent/inverted_pendulum.yaml \
+    .venv/bin/python scripts/planner_on_true_dynamics.py --config config/agent/inverted_pendulum.yaml \
         --horizon 15 --episodes 2 --max-steps 400
 
 Each candidate step sets a second copy of the env to the candidate's (qpos, qvel) and calls
@@ -9,7 +9,7 @@ candidate stays dead with reward 0 (what the learned model's absorbing steps tea
 planner, its config and the eval seeds are the agent config's. It separates "the model is
 not accurate enough" from "the planning objective cannot solve the task at this horizon":
 e.g. on InvertedPendulum-v5 the constant +1 reward gives a 15-step plan no reason to keep
-the cart away from the end of its rail (docs/results.md).
+the cart away from the end of its rail (docs/experiments/inverted_pendulum.md).
 
 Only for gymnasium MuJoCo tasks (mbrl_ros/<Task>-v5 ids); slow (one Python env step per
 candidate step).
@@ -67,7 +67,7 @@ class TrueDynamicsModel:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", type=Path, default=ROOT / "config" / "agent" / "inverted_pendulum.yaml")
-    parser.add_argument("--horizon", type=int, default=None, help="default: the config's")
+    parser.add_argument("--horizon", type=int, default=None, help="default: the config's mbrl.fused_horizon")
     parser.add_argument("--episodes", type=int, default=2)
     parser.add_argument("--max-steps", type=int, default=1000)
     parser.add_argument("--planner-config", type=json.loads, default={},
@@ -81,7 +81,7 @@ def main() -> int:
     config = AgentConfig.load(args.config)
     env, model_env = make_env(config), make_env(config)
     model = TrueDynamicsModel(model_env)
-    planner_config = {**config.mbrl.planner_config, "horizon": args.horizon or config.mbrl.horizon,
+    planner_config = {**config.mbrl.planner_config, "horizon": args.horizon or config.mbrl.fused_horizon,
                       **args.planner_config}
     planner = make_planner(config.mbrl.planner, model, planner_config, seed=0)
     task = env.unwrapped.env.unwrapped

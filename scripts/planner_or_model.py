@@ -1,12 +1,12 @@
 """Was a weak camera-reacher episode the planner's fault or the model's? Checked at every control step.
 
-    .venv/bin/python benchmarks/planner_or_model.py \
+    .venv/bin/python scripts/planner_or_model.py \
         --store results/reacher2d_camera_sym_ratio1/mbrl/seed2/models --episodes 10 \
         --planner-config '{"num_samples": 256, "num_elites": 32, "iterations": 3}' \
         [--checkpoint results/reacher2d_camera_sym_ratio1/mbrl/seed2/checkpoint.pt]
 
-The controller runs as in the agent's evaluation (PlannerPolicy's belief filter and CEM on the
-eval seeds). At each step, before acting, the privileged expert (IK + PD to the true target,
+The controller runs as in the agent's evaluation (the controller's ControlLoop with CEM, no
+deadline, on the eval seeds). At each step, before acting, the privileged expert (IK + PD to the true target,
 `scripted_action`) is rolled H steps closed-loop from the true state in a copy of the env, and
 its action sequence is scored by the world model from the controller's belief (`imagine`) with
 the planner's own objective. Per episode:
@@ -42,6 +42,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))  # the benchmarks' machine/command header
 from common import command, machine
 
 
@@ -83,16 +84,16 @@ def diagnose_episode(env, shadow, policy, seed: int, arrival_steps: int, probe=N
     from mbrl_ros.envs.reacher2d import SUCCESS_RADIUS
     from mbrl_ros.runtime.planners.base import sequence_returns
 
-    planner, model = policy.planner, policy.belief.bundle.latent
-    cfg = planner.config
+    loop = policy.loop
     obs, _ = env.reset(seed=seed)
     policy.reset()
     total, distances, search_misses = 0.0, [], 0
     arrival_model, arrival_true, tip_errors = [], [], []
     while True:
-        model_obs = {k: obs[k] for k in ("image", "joints") if k in obs}
-        state = policy.belief.update(model_obs, policy.last_action)
-        result = planner.plan(state)
+        action = policy.act(obs)  # one control tick: belief update, then the plan from it
+        result, state = policy.last_result, loop.belief.state
+        planner, model = loop.planner, loop.belief.bundle.latent
+        cfg = planner.config
         expert_actions, expert_true, expert_tips = expert_rollout(shadow, env.unwrapped.get_state(), cfg.horizon)
         rewards, values = model.imagine(state, expert_actions[None])
         model_expert = sequence_returns(rewards, values, cfg.discount, planner.bootstrap)[0]
@@ -105,9 +106,6 @@ def diagnose_episode(env, shadow, policy, seed: int, arrival_steps: int, probe=N
             if probe is not None:
                 tip = probe.imagined_fingertip(state, expert_actions[: arrived[0] + 1])
                 tip_errors.append(float(np.linalg.norm(tip - expert_tips[arrived[0]])))
-        action = np.asarray(result.action, np.float32)
-        planner.advance(action)
-        policy.last_action = action
         obs, reward, terminated, truncated, info = env.step(action)
         total += float(reward)
         distances.append(100 * info["distance"])
@@ -163,17 +161,18 @@ def expert_episode(env, policy, seed: int) -> dict:
     on the steps the expert holds the arm inside the target, does the model see the target?"""
     from mbrl_ros.envs.reacher2d import scripted_action
 
-    model = policy.belief.bundle.latent
+    loop = policy.loop
+    model, horizon = loop.belief.bundle.latent, loop.planner.config.horizon
     obs, _ = env.reset(seed=seed)
     policy.reset()
-    predicted, real = [], []
+    predicted, real, last_action = [], [], None
     while True:
         model_obs = {k: obs[k] for k in ("image", "joints") if k in obs}
-        state = policy.belief.update(model_obs, policy.last_action)
+        state = loop.belief.update(model_obs, last_action)  # the controller's belief follows the expert
         action = scripted_action(env.unwrapped)
         # imagine() scores whole plans: the expert's action held over the planner's horizon; only step 1 is read
-        rewards, _ = model.imagine(state, action[None, None].repeat(policy.planner.config.horizon, axis=1))
-        policy.last_action = action
+        rewards, _ = model.imagine(state, action[None, None].repeat(horizon, axis=1))
+        last_action = action
         obs, reward, terminated, truncated, _ = env.step(action)
         predicted.append(float(rewards[0, 0]))
         real.append(float(reward))
@@ -189,20 +188,19 @@ def expert_episode(env, policy, seed: int) -> dict:
 def main(argv=None) -> int:
     args = parse_args(argv)
     from mbrl_ros import envs
-    from mbrl_ros.agent.common import EVAL_SEED_BASE
-    from mbrl_ros.agent.mbrl_loop import PlannerPolicy
+    from mbrl_ros.agent.common import EVAL_SEED_BASE, ControlPolicy, control_loop
     from mbrl_ros.runtime.model_store import ModelStore
 
-    bundle = ModelStore(args.store, required=True).current
+    models = ModelStore(args.store, required=True)
+    bundle = models.current
     env = envs.make("mbrl_ros/Reacher2D-v0", image_size=bundle.obs_spec.image_shape[:2])
     shadow = envs.make("mbrl_ros/Reacher2D-v0", render_image=False).unwrapped
     shadow.reset(seed=0)
-    policy = PlannerPolicy(bundle, "cem", json.loads(args.planner_config), seed=args.planner_seed)
-    if policy.planner.name != "cem":
-        raise SystemExit("only CEM plans are compared")
+    loop = control_loop(models, "cem", json.loads(args.planner_config), args.planner_seed, env.unwrapped.action_spec)
+    policy = ControlPolicy(loop)
     probe = FingertipProbe(args.checkpoint, bundle) if args.checkpoint else None
     chosen = args.only or range(1, args.episodes + 1)
-    report = {"command": command(), "machine": machine(), "model": bundle.version, "planner_config": policy.planner_config, "planner_seed": args.planner_seed,
+    report = {"command": command(), "machine": machine(), "model": bundle.version, "planner_config": loop.planner_config(bundle), "planner_seed": args.planner_seed,
               "arrival_steps": args.arrival_steps, "episodes": {}}
     for number in chosen:
         seed = EVAL_SEED_BASE + number - 1

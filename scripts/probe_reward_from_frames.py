@@ -1,6 +1,6 @@
 """Diagnostic: how well can the reacher's reward be read off ONE frame, without a world model?
 
-    .venv/bin/python benchmarks/probe_reward_from_frames.py --minutes 4 --keypoints 16 --keypoints-only
+    .venv/bin/python scripts/probe_reward_from_frames.py --minutes 4 --keypoints 16 --keypoints-only
 
 Trains the world model's own image encoder (optionally keypoints only) + joint codec +
 an MLP head to regress symlog(reward) from single (image, joints) frames, sampled

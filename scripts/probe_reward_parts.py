@@ -1,6 +1,6 @@
 """Diagnostic: which part of a reward the world model's reward head has learnt.
 
-    .venv/bin/python benchmarks/probe_reward_parts.py --checkpoint results/reacher/mbrl/seed0/checkpoint.pt \
+    .venv/bin/python scripts/probe_reward_parts.py --checkpoint results/reacher/mbrl/seed0/checkpoint.pt \
         --cache results/reacher_rewardscale/mbrl/seed1/cache --last 40
 
 Many MuJoCo rewards are "task term - w * |action|^2" (Reacher-v5: -distance(fingertip,

@@ -1,16 +1,16 @@
 """Re-run the agent's evaluation episodes with one published bundle of a finished run, and show
 where each episode ended (the joint state and action at the last step).
 
-    .venv/bin/python benchmarks/replay_agent_bundle.py \
+    .venv/bin/python scripts/replay_agent_bundle.py \
         --config config/agent/inverted_pendulum_realvalue_h5.yaml \
         --run results/inverted_pendulum_realvalue_h5/mbrl/seed4 [--version v000031-s000007822] \
         [--planner-config '{"num_samples": 512, "iterations": 5}'] [--episodes 3]
 
 The agent keeps its last two bundles (`<run>/models/v*`); without --version every kept bundle
-is replayed. Same policy as the agent's evaluation (`PlannerPolicy`, no exploration noise, the
-eval seeds), so a drop in a run's curve can be traced to one model update: e.g. on
+is replayed. Same policy as the agent's evaluation (`ControlPolicy`: the controller's
+`ControlLoop`, no deadline, no exploration noise, the eval seeds), so a drop in a run's curve can be traced to one model update: e.g. on
 InvertedPendulum-v5 the bundle before a drop held the pole, the next one drove the cart into
-the end of its rail (docs/results.md).
+the end of its rail (docs/experiments/inverted_pendulum.md).
 """
 from __future__ import annotations
 
@@ -38,9 +38,8 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from mbrl_ros.agent.common import make_env, run_episode
+    from mbrl_ros.agent.common import BundleStore, ControlPolicy, control_loop, make_env, run_episode
     from mbrl_ros.agent.config import EVAL_SEED_BASE, AgentConfig
-    from mbrl_ros.agent.mbrl_loop import PlannerPolicy
     from mbrl_ros.runtime.bundle import load_bundle
 
     config = AgentConfig.load(Path(args.config))
@@ -55,8 +54,9 @@ def main(argv=None) -> int:
     for version in versions:
         bundle = load_bundle(args.run / "models" / version)
         # the agent evaluates with seed + 1 (MBRLAgent._evaluate)
-        policy = PlannerPolicy(bundle, config.mbrl.planner, planner_config,
-                               run_seed + 1 if args.seed is None else args.seed)
+        loop = control_loop(BundleStore(bundle), config.mbrl.planner, planner_config,
+                            run_seed + 1 if args.seed is None else args.seed, env.unwrapped.action_spec)
+        policy = ControlPolicy(loop)
         print(f"\n{version}:")
         for i in range(args.episodes):
             trace = []  # the start state, then each step's

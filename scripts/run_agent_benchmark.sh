@@ -2,7 +2,7 @@
 # Run the sample-efficiency benchmark runs of one task and method, seed after seed (resumable:
 # a run folder with finished evaluations is continued). Results land in results/<task>/<method>/seed<S>/.
 #
-#   benchmarks/run_agent_benchmark.sh config/agent/inverted_pendulum.yaml ppo 0 1 2
+#   scripts/run_agent_benchmark.sh config/agent/inverted_pendulum.yaml ppo 0 1 2
 #   .venv/bin/mbrl-ros agent report --results results --out docs/
 set -euo pipefail
 cd "$(dirname "$0")/.."

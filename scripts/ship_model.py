@@ -20,7 +20,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", type=Path, required=True)
     parser.add_argument("--task", default="reacher2d", help="folder name under models/")
-    parser.add_argument("--horizon", type=int, default=10, help="fused imagine horizon (the planners' default)")
+    parser.add_argument("--fused-horizon", type=int, default=10,
+                        help="steps the imagine graph unrolls in one call (the CEM/MPPI horizon)")
     parser.add_argument("--env", default="mbrl_ros/Reacher2D-v0",
                         help="the robot the model is for: its command limits go into the bundle")
     args = parser.parse_args()
@@ -34,7 +35,7 @@ def main() -> int:
     store = ROOT / "models" / args.task
     payload = load_checkpoint(args.checkpoint)
     action_spec = robot_action_spec(args.env, payload)
-    result = export_checkpoint(args.checkpoint, store, horizon=args.horizon, keep=1, action_spec=action_spec)
+    result = export_checkpoint(args.checkpoint, store, fused_horizon=args.fused_horizon, keep=1, action_spec=action_spec)
     payload["action_spec"] = action_spec.to_dict()
     payload["optimizers"] = {}
     extra = dict(payload.get("extra") or {})

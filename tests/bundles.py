@@ -15,8 +15,8 @@ def tiny_world_model(obs_spec, action_dim: int, seed: int = 0) -> WorldModel:
     return WorldModel(WorldModelConfig.preset("tiny"), obs_spec, action_dim).eval()
 
 
-def publish_tiny(store: Path, env, seed: int = 0, horizon: int = 5):
+def publish_tiny(store: Path, env, seed: int = 0, fused_horizon: int = 5):
     """Export a tiny random model for `env`'s robot into `store` and publish it."""
     u = env.unwrapped
     wm = tiny_world_model(u.obs_spec, u.action_spec.dim, seed)
-    return export_to_store(wm, store, horizon=horizon, action_spec=u.action_spec, parity_steps=5)
+    return export_to_store(wm, store, fused_horizon=fused_horizon, action_spec=u.action_spec, parity_steps=5)

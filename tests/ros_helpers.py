@@ -144,3 +144,47 @@ class Robot:
 
     def diag(self):
         return diagnostic_values(self.diags, "mbrl_ros: controller")
+
+
+class ParameterService:
+    """`ros2 param get/set/describe` for one node, over its standard parameter services."""
+
+    def __init__(self, node, name: str, procs=()):
+        from rcl_interfaces.srv import DescribeParameters, GetParameters, SetParameters
+
+        self.node, self.procs = node, procs
+        self.get_client = node.create_client(GetParameters, f"/{name}/get_parameters")
+        self.set_client = node.create_client(SetParameters, f"/{name}/set_parameters")
+        self.describe_client = node.create_client(DescribeParameters, f"/{name}/describe_parameters")
+
+    def _call(self, client, **fields):
+        return call_idempotent(self.node, client, client.srv_type.Request(**fields), procs=self.procs)
+
+    def get(self, *names: str) -> dict:
+        from rclpy.parameter import parameter_value_to_python
+
+        reply = self._call(self.get_client, names=list(names))
+        return {name: parameter_value_to_python(value) for name, value in zip(names, reply.values)}
+
+    def set(self, name: str, value):
+        """The SetParametersResult (successful, reason) of setting one parameter."""
+        from rclpy.parameter import Parameter
+
+        return self._call(self.set_client, parameters=[Parameter(name, value=value).to_parameter_msg()]).results[0]
+
+    def describe(self, name: str):
+        return self._call(self.describe_client, names=[name]).descriptors[0]
+
+
+def interrupt(proc: subprocess.Popen, node, sig=signal.SIGINT, timeout: float = 30.0, while_waiting=None) -> int:
+    """Signal a process group and wait for its exit while this test keeps spinning (and feeding
+    the robot with `while_waiting()`), so messages sent on the way out are received."""
+    os.killpg(proc.pid, sig)
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None and time.monotonic() < deadline:
+        (while_waiting or (lambda: spin_for(node, 0.05)))()
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(5)
+    spin_for(node, 0.3)  # whatever was in flight arrives
+    return proc.returncode

@@ -25,7 +25,7 @@ SMOKE = {
              "overrides": {"deter": 64, "stoch": 16, "hidden": 64, "joint_embed": 32, "batch_size": 16,
                            "seq_len": 8, "train_actor": False},
              "train_ratio": 1.0, "pretrain_steps": 300, "update_every": 250, "planner": "cem",
-             "planner_config": {"num_samples": 128, "num_elites": 16, "iterations": 2}, "horizon": 15,
+             "planner_config": {"num_samples": 128, "num_elites": 16, "iterations": 2}, "fused_horizon": 15,
              "absorbing_steps": 10, "explore_noise": 0.3},
     "sac": {"budget": 300, "kwargs": {"learning_starts": 100}},
     "ppo": {"budget": 256, "kwargs": {"n_steps": 128, "batch_size": 64}},
@@ -139,6 +139,60 @@ def test_mbrl_run_stopped_before_a_due_update_trains_before_it_evaluates(tmp_pat
     resumed.run()
     assert calls == [("update", 500), ("evaluate", 500, saved + 20)], calls  # 0.1 x 200 new steps first
     assert [r["env_steps"] for r in read_evals(out / "evals.csv")] == [0, 250, 500]
+
+
+def test_agent_acts_through_the_controllers_control_loop(tmp_path, monkeypatch):
+    """Every action the agent's envs get from its model, exploring or evaluating, is what the
+    controller node's ControlLoop.tick() returned (plus the recorded exploration noise when
+    exploring, which the loop is told about); the loops plan without a deadline and swap to each
+    bundle the agent publishes, as the node does."""
+    from mbrl_ros.agent.mbrl_loop import MBRLAgent
+    from mbrl_ros.runtime.control import ControlLoop
+
+    config = AgentConfig.load(write_config(
+        tmp_path, task={"env_id": "mbrl_ros/Reacher-v5", "env_kwargs": {"render_image": False, "episode_steps": 50}},
+        eval={"every": 200, "episodes": 1},
+        mbrl={"budget": 200, "seed_episodes": 2, "update_every": 50, "train_ratio": 0.1, "pretrain_steps": 20,
+              "absorbing_steps": 0, "planner_config": {"num_samples": 32, "num_elites": 8, "iterations": 1}}))
+    ticks = []  # [loop, the tick's action, the action applied after it, the model it planned with]
+    real_tick, real_applied = ControlLoop.tick, ControlLoop.applied
+
+    def tick(loop, now, obs):
+        result = real_tick(loop, now, obs)
+        ticks.append([loop, result.action.copy(), result.action.copy(), loop.belief.bundle.version])
+        return result
+
+    def applied(loop, action):
+        assert ticks[-1][0] is loop
+        ticks[-1][2] = np.array(action, np.float32)
+        real_applied(loop, action)
+
+    monkeypatch.setattr(ControlLoop, "tick", tick)
+    monkeypatch.setattr(ControlLoop, "applied", applied)
+    agent = MBRLAgent(config, 0, tmp_path / "run", progress=False)
+    sent = {"explore": [], "eval": []}
+    for env, key in ((agent.env, "explore"), (agent.eval_env, "eval")):
+        env.step = lambda action, step=env.step, key=key: (sent[key].append(np.array(action)), step(action))[1]
+    agent.run()
+
+    explore = [t for t in ticks if t[0] is agent.explore.loop]
+    evaluation = [t for t in ticks if t[0] is not agent.explore.loop]
+    # 2 random seed episodes of 50 steps, then the planner: 100 exploring ticks; one 50-step
+    # evaluation episode at 200 steps (the one at step 0 is the random policy's)
+    assert len(sent["explore"]) == 200 and len(explore) == 100
+    assert len(sent["eval"]) == 100 and len(evaluation) == 50 and len({id(t[0]) for t in evaluation}) == 1
+    for got, (_, _, went_out, _) in zip(sent["explore"][100:], explore):
+        np.testing.assert_array_equal(got, went_out)
+    noise = np.array([t[2] - t[1] for t in explore])
+    assert np.all(np.abs(noise) > 0) and 0.15 < noise.std() < 0.45  # explore_noise 0.3, clipped at +-1
+    for got, (_, planned, went_out, _) in zip(sent["eval"][50:], evaluation):
+        np.testing.assert_array_equal(got, planned)
+        np.testing.assert_array_equal(went_out, planned)
+    loops = {"explore": agent.explore.loop, "eval": evaluation[0][0]}
+    assert (loops["explore"].config.seed, loops["eval"].config.seed) == (0, 1)
+    assert all(loop.config.budget_s is None and loop.store is agent.store for loop in loops.values())
+    assert len({t[3] for t in explore}) == 2  # published at 100 and 150 env steps: swapped mid-run
+    assert {t[3] for t in evaluation} == {agent.store.current.version}  # and the update at 200
 
 
 @pytest.mark.parametrize("method", ["sac", "ppo"])
@@ -328,7 +382,9 @@ def test_eval_schedule_and_config_checks(tmp_path):
     bad["mbrl"]["trian_ratio"] = 1
     with pytest.raises(ValueError, match="trian_ratio"):
         AgentConfig.from_dict(bad)
-    for path in sorted((__import__("pathlib").Path(__file__).parents[1] / "config" / "agent").glob("*.yaml")):
+    folder = __import__("pathlib").Path(__file__).parents[1] / "config" / "agent"
+    # archive/ holds the superseded variants, whose runs stay in results/ and in the report
+    for path in sorted(folder.glob("*.yaml")) + sorted(folder.glob("archive/*.yaml")):
         cfg = AgentConfig.load(path)  # every checked-in task config parses
         assert cfg.threshold and cfg.mbrl.budget > 0 and cfg.sac.budget > 0
 
@@ -339,15 +395,15 @@ def test_config_extends(tmp_path):
     write_config(tmp_path)  # task.yaml: the base
     (tmp_path / "variant.yaml").write_text(
         "extends: task.yaml\ntask: {name: ip_variant}\n"
-        "mbrl: {horizon: 5, overrides: {value_from: real}, planner_config: {noise_beta: 2.0}}\n")
+        "mbrl: {fused_horizon: 5, overrides: {value_from: real}, planner_config: {noise_beta: 2.0}}\n")
     (tmp_path / "variant2.yaml").write_text("extends: variant.yaml\ntask: {name: ip_variant2}\nsac: {budget: 7}\n")
     base, cfg = AgentConfig.load(tmp_path / "task.yaml"), AgentConfig.load(tmp_path / "variant2.yaml")
-    assert cfg.name == "ip_variant2" and cfg.mbrl.horizon == 5 and cfg.sac.budget == 7
+    assert cfg.name == "ip_variant2" and cfg.mbrl.fused_horizon == 5 and cfg.sac.budget == 7
     assert cfg.mbrl.overrides == {**base.mbrl.overrides, "value_from": "real"}
     assert cfg.mbrl.planner_config == {**base.mbrl.planner_config, "noise_beta": 2.0}
     assert (cfg.env_id, cfg.threshold, cfg.eval, cfg.ppo) == (base.env_id, base.threshold, base.eval, base.ppo)
 
-    cases = {"extends: task.yaml\nmbrl: {horizon: 5}\n": "own task.name",
+    cases = {"extends: task.yaml\nmbrl: {fused_horizon: 5}\n": "own task.name",
              "extends: task.yaml\ntask: {name: ip_smoke}\n": "own task.name",
              "extends: loop.yaml\ntask: {name: loop}\n": "loops",
              "extends: nowhere.yaml\ntask: {name: lost}\n": "nowhere.yaml not found"}
@@ -363,12 +419,13 @@ def test_checked_in_variants_share_their_tasks_baselines():
     from mbrl_ros.agent.config import resolve_extends
 
     folder = __import__("pathlib").Path(__file__).parents[1] / "config" / "agent"
-    variants = [p for p in sorted(folder.glob("*.yaml")) if "extends" in (yaml.safe_load(p.read_text()) or {})]
-    assert len(variants) >= 10
+    configs = sorted(folder.glob("*.yaml")) + sorted(folder.glob("archive/*.yaml"))
+    variants = [p for p in configs if "extends" in (yaml.safe_load(p.read_text()) or {})]
+    assert len(variants) >= 13 and any(p.parent.name == "archive" for p in variants)
     for path in variants:
         raw = yaml.safe_load(path.read_text())
         assert set(raw) <= {"extends", "task", "mbrl"} and set(raw["task"]) == {"name"}, path
-        cfg, base = AgentConfig.load(path), AgentConfig.load(folder / raw["extends"])
+        cfg, base = AgentConfig.load(path), AgentConfig.load(path.parent / raw["extends"])
         assert (cfg.env_id, cfg.env_kwargs, cfg.threshold, cfg.eval, cfg.sac, cfg.ppo) == \
             (base.env_id, base.env_kwargs, base.threshold, base.eval, base.sac, base.ppo), path
         assert resolve_extends(path)["task"]["name"] == path.stem
@@ -569,3 +626,28 @@ def test_report_compares_a_variant_with_the_baselines_of_its_task(tmp_path):
     assert "ppo" not in variant and set(summary["toy_harder"]["methods"]) == {"mbrl"}
     assert "| sac (runs of toy) |" in (out / "results_tables.md").read_text()
     assert (out / "img" / "agent_toy_variant.png").exists()
+
+
+def test_fused_horizon_is_the_agent_configs_export_length_and_old_runs_still_report(tmp_path):
+    """mbrl.fused_horizon is the length each exported bundle fuses (and so CEM/MPPI's horizon); a
+    config in the old name is refused with the new one named, while run.json files recorded with
+    mbrl.horizon stay readable by the report."""
+    import shutil
+    from pathlib import Path
+
+    from mbrl_ros.agent.report import load_runs
+
+    write_config(tmp_path)
+    assert AgentConfig.load(tmp_path / "task.yaml").mbrl.fused_horizon == 15
+    (tmp_path / "old.yaml").write_text("extends: task.yaml\ntask: {name: ip_old}\nmbrl: {horizon: 5}\n")
+    with pytest.raises(ValueError, match="mbrl.horizon is now mbrl.fused_horizon"):
+        AgentConfig.load(tmp_path / "old.yaml")
+
+    recorded = Path(__file__).resolve().parents[1] / "results" / "reacher_jointnorm_icem" / "mbrl" / "seed0"
+    assert json.loads((recorded / "run.json").read_text())["config"]["mbrl"]["horizon"] == 20  # the old name
+    results = tmp_path / "results"
+    shutil.copytree(recorded, results / "reacher_jointnorm_icem" / "mbrl" / "seed0")
+    runs = load_runs(results)["reacher_jointnorm_icem"]["mbrl"]
+    assert len(runs) == 1 and runs[0]["evals"]
+    assert main(["agent", "report", "--results", str(results), "--out", str(tmp_path / "docs")]) == 0
+    assert "reacher_jointnorm_icem" in json.loads((tmp_path / "docs" / "results_summary.json").read_text())

@@ -1,4 +1,7 @@
 """ControlLoop: what reaches the actuators for good, stale, invalid inputs and during model swaps."""
+import logging
+import math
+import re
 import threading
 
 import numpy as np
@@ -7,7 +10,9 @@ import pytest
 import mbrl_ros.envs as envs
 from mbrl_ros.runtime.control import ControlConfig, ControlLoop, Observation, PreferredStore
 from mbrl_ros.nodes.observation import image_to_rgb, joint_names_for, joints_from_state
+from mbrl_ros.runtime.belief import BeliefFilter
 from mbrl_ros.runtime.model_store import ModelStore
+from mbrl_ros.runtime.planners import make_planner
 from tests.bundles import publish_tiny
 
 FAST_CEM = {"horizon": 5, "num_samples": 32, "num_elites": 4, "iterations": 2}
@@ -126,6 +131,79 @@ def test_hot_swap_under_running_ticks(env, store_dir, tmp_path):
     assert not versions[0].endswith("@trained") and len(versions) > 3
 
 
+def test_applied_action_reaches_the_belief_the_warm_start_and_the_rate_limiter(env, store_dir):
+    """Exploration noise added after the loop: the next tick's belief update and the planner's
+    warm start (MCTS re-roots its tree on the applied action) must see the action the robot got,
+    exactly as a hand-driven filter + planner that saw it."""
+    mcts = {"depth": 3, "simulations": 48, "leaves_per_round": 8}
+    loop = ControlLoop(ModelStore(store_dir, required=True), ControlConfig(planner="mcts", planner_config=mcts,
+                                                                          planning_budget_s=math.inf, seed=5))
+    bundle = loop.belief.bundle
+    obs1 = env.reset(seed=6)[0]
+    first = loop.tick(10.0, Observation(obs1["joints"], 10.0, obs1["image"], 10.0))
+    assert first.mode == "plan"
+    # noise that keeps the action inside [-1, 1] but off every child MCTS considered
+    noisy = np.clip(first.action + np.where(first.action > 0, -0.7, 0.7), -1, 1).astype(np.float32)
+    loop.applied(noisy)
+    obs2 = env.step(noisy)[0]
+    second = loop.tick(10.05, Observation(obs2["joints"], 10.05, obs2["image"], 10.05))
+    assert second.mode == "plan"
+
+    def by_hand(advance_by):
+        belief = BeliefFilter(bundle)
+        planner = make_planner("mcts", bundle.latent, loop.planner_config(bundle), seed=5)
+        planner.plan(belief.update(obs1))
+        planner.advance(advance_by)
+        return belief.update(obs2, noisy), planner.plan(belief.state).action
+
+    state, action = by_hand(noisy)
+    np.testing.assert_array_equal(loop.belief.state.h, state.h)
+    np.testing.assert_array_equal(second.action, action)
+    _, unaware = by_hand(first.action)  # a warm start that missed the noise plans differently
+    assert not np.array_equal(unaware, action)
+    np.testing.assert_array_equal(loop.last_action, second.action)
+
+    limited = make_loop(store_dir, max_delta=0.1)
+    limited.tick(10.0, fresh_obs(env))
+    limited.applied(np.full(2, 0.9, np.float32))
+    assert np.all(np.abs(limited.tick(10.0, fresh_obs(env)).action - 0.9) <= 0.1 + 1e-6)
+    for bad in (np.full(2, 1.5), np.array([np.nan, 0.0]), np.zeros(3)):
+        with pytest.raises(ValueError, match="applied action"):
+            limited.applied(bad)
+
+
+def test_without_a_deadline_the_full_search_runs_however_short_the_period(env, store_dir):
+    env.reset(seed=7)
+    cem = {**FAST_CEM, "iterations": 4}
+    rushed = ControlLoop(ModelStore(store_dir, required=True),
+                         ControlConfig(planner_config=cem, control_rate_hz=1000.0, planning_budget_s=1e-6))
+    unhurried = ControlLoop(ModelStore(store_dir, required=True),
+                            ControlConfig(planner_config=cem, control_rate_hz=1000.0, planning_budget_s=math.inf))
+    assert unhurried.config.budget_s is None
+    short = rushed.tick(10.0, fresh_obs(env))
+    full = unhurried.tick(10.0, fresh_obs(env))
+    assert short.info["deadline_hit"] and short.info["iterations"] < 4
+    assert not full.info["deadline_hit"] and full.info["iterations"] == 4 and full.mode == "plan"
+    for bad in (-0.1, float("nan")):
+        with pytest.raises(ValueError, match="planning_budget_s"):
+            ControlConfig(planning_budget_s=bad)
+
+
+def test_planner_failure_falls_back_on_the_warm_start_action(env, store_dir, monkeypatch):
+    env.reset(seed=8)
+    loop = make_loop(store_dir)
+    planned = loop.tick(10.0, fresh_obs(env))
+    assert np.array_equal(loop.planner.warm_action, planned.action)
+
+    def broken(*args):
+        raise RuntimeError("onnxruntime: device lost")
+
+    monkeypatch.setattr(loop.belief.bundle.latent, "imagine", broken)
+    failed = loop.tick(10.05, fresh_obs(env))
+    assert failed.mode == "planner_error" and "device lost" in failed.reason
+    np.testing.assert_array_equal(failed.action, planned.action)
+
+
 def test_image_conversion_and_joint_matching():
     rgb = np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3)
     bgr = rgb[..., ::-1].tobytes()
@@ -149,3 +227,69 @@ def test_image_conversion_and_joint_matching():
         joints_from_state(names, True, ["a"], [1.0], [1.0])
     with pytest.raises(ValueError, match="NaN"):
         joints_from_state(names, True, ["a", "b"], [1.0, np.nan], [0.0, 0.0])
+
+
+def test_a_planner_horizon_the_bundle_cannot_fuse_is_refused(env, store_dir):
+    """CEM/MPPI plan over the bundle's fused horizon (5 here); another horizon would turn every
+    imagine into a step-graph loop, so it is refused with the way out named."""
+    store = ModelStore(store_dir, required=True)
+    assert store.current.manifest.fused_horizon == 5
+    for planner in ("cem", "mppi"):
+        loop = ControlLoop(store, ControlConfig(planner=planner, planner_config={"num_samples": 16}))
+        assert loop.planner_config(store.current)["horizon"] == 5
+        with pytest.raises(ValueError, match=rf"planner horizon 7 != fused horizon 5 of bundle {store.version}: "
+                                             r"every imagine would run as 7 step-graph calls instead of 1 fused "
+                                             r"call.*--fused-horizon 7.*allow_unfused: true"):
+            ControlLoop(store, ControlConfig(planner=planner, planner_config={"horizon": 7, "num_samples": 16}))
+    with pytest.raises(ValueError, match="allow_unfused must be true or false"):
+        ControlLoop(store, ControlConfig(planner_config={"horizon": 7, "allow_unfused": "yes"}))
+    with pytest.raises(ValueError, match="allow_unfused applies to CEM/MPPI's horizon, not to 'mcts'"):
+        ControlLoop(store, ControlConfig(planner="mcts", planner_config={"allow_unfused": True}))
+
+
+def test_allow_unfused_warns_once_with_the_cost_and_plans_as_the_fused_graph(env, tmp_path, caplog):
+    """With allow_unfused, horizon 7 on a bundle fused at 5 plans what the same model fused at 7
+    plans (the step loop computes the same numbers), and one warning gives the measured cost."""
+    short, long = tmp_path / "fused5", tmp_path / "fused7"
+    publish_tiny(short, env, seed=0, fused_horizon=5)
+    publish_tiny(long, env, seed=0, fused_horizon=7)
+    cem = {**FAST_CEM, "horizon": 7}
+    timing = dict(control_rate_hz=1000.0, planning_budget_s=math.inf)  # no deadline: both run every iteration
+    with caplog.at_level(logging.WARNING):
+        unfused = ControlLoop(ModelStore(short, required=True),
+                              ControlConfig(planner_config={**cem, "allow_unfused": True}, **timing))
+        fused = ControlLoop(ModelStore(long, required=True), ControlConfig(planner_config=cem, **timing))
+        env.reset(seed=9)
+        for step in range(3):
+            obs = fresh_obs(env, now=10.0 + step)
+            a, b = unfused.tick(10.0 + step, obs), fused.tick(10.0 + step, obs)
+            assert a.mode == b.mode == "plan", (a.reason, b.reason)
+            np.testing.assert_allclose(a.action, b.action, atol=1e-4)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1, warnings
+    version = unfused.store.current.version
+    assert re.fullmatch(rf"CEM planner on bundle {version} with allow_unfused: horizon 7 != fused 5: 7 step calls "
+                        r"per imagine instead of 1 \(measured \d+\.\d ms vs \d+\.\d ms per imagine at 32 candidates\)",
+                        warnings[0]), warnings[0]
+    assert unfused.store.current.latent.unfused_calls == 3 * FAST_CEM["iterations"]
+    assert fused.store.current.latent.unfused_calls == 0
+
+
+def test_a_swapped_in_model_fused_at_another_horizon(env, tmp_path):
+    """A newer bundle fused at another length: with the default horizon the planner follows it;
+    with an explicit horizon it no longer fits, and the tick sends the safe action and says why
+    instead of raising."""
+    root = tmp_path / "store"
+    publish_tiny(root, env, seed=0, fused_horizon=5)
+    default_store, explicit_store = ModelStore(root, required=True), ModelStore(root, required=True)
+    follows = ControlLoop(default_store, ControlConfig(planner_config={"num_samples": 16, "num_elites": 4}))
+    pinned = ControlLoop(explicit_store, ControlConfig(planner_config=FAST_CEM, on_stale="zero"))
+    env.reset(seed=10)
+    assert follows.tick(10.0, fresh_obs(env)).mode == pinned.tick(10.0, fresh_obs(env)).mode == "plan"
+    publish_tiny(root, env, seed=1, fused_horizon=7)
+    assert default_store.poll() and explicit_store.poll()
+    assert follows.tick(10.1, fresh_obs(env, now=10.1)).mode == "plan"
+    assert follows.planner.config.horizon == 7
+    refused = pinned.tick(10.1, fresh_obs(env, now=10.1))
+    assert refused.mode == "planner_error" and "planner horizon 5 != fused horizon 7" in refused.reason
+    np.testing.assert_allclose(refused.command, 0.0, atol=1e-6)

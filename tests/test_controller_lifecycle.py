@@ -1,17 +1,15 @@
-"""The managed (lifecycle) controller over real DDS, driven from this test process through the
-standard lifecycle services (/controller/change_state, /controller/get_state), on the shipped
-model store (models/reacher2d); and `mbrl-ros launch robot`, where it starts itself (autostart)."""
-import sys
+"""The controller as a managed (lifecycle) node over real DDS (autostart:=false), driven from this
+test process through the standard lifecycle services (/controller/change_state,
+/controller/get_state), on the shipped model store (models/reacher2d). `mbrl-ros launch robot`,
+where it starts itself: tests/test_launch.py."""
 import time
 
 import numpy as np
 import pytest
 
-from tests.ros_helpers import ROOT, Robot, node_process, ros_node, spin_until, stop
+from tests.ros_helpers import ROOT, ParameterService, Robot, node_process, ros_node, spin_until, stop
 
 pytestmark = pytest.mark.ros
-
-import subprocess  # noqa: E402
 
 from lifecycle_msgs.msg import Transition  # noqa: E402
 from lifecycle_msgs.srv import ChangeState, GetState  # noqa: E402
@@ -50,7 +48,7 @@ class Lifecycle:
 def test_lifecycle_transitions_gate_commands(tmp_path, reacher_env):
     store = tmp_path / "store"  # missing at first: configure must fail cleanly
     log = tmp_path / "controller.log"
-    proc = node_process("mbrl_ros.nodes.controller_lifecycle_node", "-p", f"model_store:={store}",
+    proc = node_process("mbrl_ros.nodes.controller_node", "-p", f"model_store:={store}", "-p", "autostart:=false",
                         "-p", "use_sim_time:=false", "-p", FAST_PLANNER, "-p", "on_stale:=hold",
                         params_file=ROOT / "config" / "ros" / "robot.yaml", log_path=log)
     try:
@@ -58,6 +56,13 @@ def test_lifecycle_transitions_gate_commands(tmp_path, reacher_env):
             robot = Robot(node, reacher_env)
             lc = Lifecycle(node, "controller", robot, [proc])
             assert lc.state() == "unconfigured"
+
+            # live parameters are checked while unconfigured too; read-only ones stay as started
+            params = ParameterService(node, "controller", [proc])
+            assert params.set("max_delta", 0.5).successful
+            refused = params.set("on_stale", "coast")
+            assert not refused.successful and "on_stale must be one of zero | hold" in refused.reason
+            assert not params.set("model_store", "/elsewhere").successful
 
             # configure on a missing model store: FAILURE, a clear log line, still unconfigured, still running
             assert lc.set(Transition.TRANSITION_CONFIGURE) is False
@@ -115,24 +120,6 @@ def test_lifecycle_transitions_gate_commands(tmp_path, reacher_env):
             robot.run(0.5)
             assert len(robot.commands) == count, ("no commands after shutdown", robot.commands[count:])
         assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
-    finally:
-        code = stop(proc)
-    assert code == 0, log.read_text()[-3000:]
-
-
-def test_mbrl_ros_launch_robot_autostarts_the_lifecycle_controller(tmp_path, reacher_env):
-    """No lifecycle manager under `mbrl-ros launch`: autostart (the default) configures and activates."""
-    log = tmp_path / "launch.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "mbrl_ros.cli", "launch", "robot", f"model_store:={SHIPPED}",
-                                 f"data_dir:={tmp_path / 'data'}"], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-    try:
-        with ros_node() as node:
-            robot = Robot(node, reacher_env, command_topic="/forward_command_controller/commands")  # the launch default
-            lc = Lifecycle(node, "controller", robot, [proc])
-            assert spin_until(node, lambda: len(robot.commands) >= 5, 30, [proc]), log.read_text()[-3000:]
-            assert lc.state() == "active"
     finally:
         code = stop(proc)
     assert code == 0, log.read_text()[-3000:]

@@ -1,24 +1,38 @@
-"""The controller node over real DDS, fed by this test process: commands, stale camera, garbage inputs."""
+"""The controller node over real DDS, fed by this test process: commands, stale camera, garbage inputs,
+parameters set on the running node, and the last command when the process is stopped."""
+import signal
+import time
+
 import numpy as np
 import pytest
 import rclpy
 
 from tests.bundles import publish_tiny
-from tests.ros_helpers import ROOT, Robot, call_idempotent, node_process, ros_node, spin_until, stop
+from tests.ros_helpers import (ROOT, ParameterService, Robot, call_idempotent, interrupt, node_process, ros_node,
+                               spin_until, stop)
 
 pytestmark = pytest.mark.ros
 
 from std_srvs.srv import SetBool  # noqa: E402
 
+from mbrl_ros.runtime.safety import zero_command  # noqa: E402
+
+
+SMALL_CEM = """planner_config:='{"num_samples": 64, "num_elites": 8, "iterations": 2}'"""
+
 
 @pytest.fixture(scope="module")
-def controller(tmp_path_factory, reacher_env):
+def store(tmp_path_factory, reacher_env):
     store = tmp_path_factory.mktemp("store")
-    publish_tiny(store, reacher_env, horizon=5)
+    publish_tiny(store, reacher_env, fused_horizon=5)
+    return store
+
+
+@pytest.fixture(scope="module")
+def controller(store):
     log = store.parent / "controller.log"
     proc = node_process("mbrl_ros.nodes.controller_node", "-p", f"model_store:={store}", "-p", "use_sim_time:=false",
-                        "-p", """planner_config:='{"num_samples": 64, "num_elites": 8, "iterations": 2}'""",
-                        "-p", "input_timeout_s:=0.3", "-p", "on_stale:=zero",
+                        "-p", SMALL_CEM, "-p", "input_timeout_s:=0.3", "-p", "on_stale:=zero",
                         params_file=ROOT / "config" / "ros" / "sim.yaml", log_path=log)
     yield proc, log
     assert stop(proc) == 0, log.read_text()[-3000:]
@@ -72,6 +86,89 @@ def test_enable_service_disables_commands(controller, reacher_env):
         robot.run(1.0)
         assert robot.commands and all(np.allclose(c, 0.0) for _, c in robot.commands)
         assert call_idempotent(node, client, SetBool.Request(data=True), procs=[proc]).success
+
+
+def test_live_parameters_change_the_running_controller_and_bad_values_are_refused(controller, reacher_env):
+    """`ros2 param set` over the parameter service: a live parameter changes the commands, a
+    read-only one, one out of range, outside its choices or of the wrong type is refused with a reason."""
+    proc, _ = controller
+    spec = reacher_env.unwrapped.action_spec
+    half_range = (np.asarray(spec.high) - np.asarray(spec.low)) / 2
+
+    def largest_step(commands) -> float:
+        """The largest change between consecutive commands, in normalised [-1, 1] units."""
+        values = [c for _, c in commands]
+        return max(float(np.max(np.abs(b - a) / half_range)) for a, b in zip(values, values[1:]))
+
+    with ros_node() as node:
+        robot = Robot(node, reacher_env)
+        params = ParameterService(node, "controller", [proc])
+        described = params.describe("max_delta")
+        assert not described.read_only and described.floating_point_range[0].to_value == 2.0
+        assert params.describe("planner").read_only and "read-only" in params.describe("planner").description
+
+        assert spin_until(node, lambda: robot.pub_js.get_subscription_count() > 0, 30, [proc])
+        robot.run(1.0)
+        assert spin_until(node, lambda: robot.diag().get("mode") == "plan", 10, [proc]), robot.diag()
+        robot.commands.clear()
+        robot.run(2.0)
+        assert largest_step(robot.commands) > 0.2, "unlimited, the planner's commands jump"
+
+        # live: max_delta limits the step between consecutive commands from the next tick on
+        result = params.set("max_delta", 0.05)
+        assert result.successful, result.reason
+        robot.run(0.3)
+        robot.commands.clear()
+        robot.run(2.0)
+        assert len(robot.commands) > 15 and largest_step(robot.commands) <= 0.05 + 1e-6, largest_step(robot.commands)
+
+        # live: a new control rate restarts the control timer
+        assert params.set("control_rate_hz", 5.0).successful
+        robot.run(0.5)
+        robot.commands.clear()
+        robot.run(2.0)
+        assert 5 <= len(robot.commands) <= 15, len(robot.commands)  # 20 Hz would give ~40
+        assert spin_until(node, lambda: robot.diag().get("control_rate_hz") == "5.0", 5, [proc]), robot.diag()
+
+        # refused, with a reason, and nothing changed
+        for name, value, reason in [("max_delta", 5.0, "out of range"), ("max_delta", 1, "Wrong parameter type"),
+                                    ("on_stale", "coast", "on_stale must be one of zero | hold"),
+                                    ("planner", "mcts", "read-only"), ("model_store", "/elsewhere", "read-only"),
+                                    ("input_timeout_s", 0.0, "out of range")]:
+            result = params.set(name, value)
+            assert not result.successful and reason in result.reason, (name, value, result.reason)
+        assert params.get("max_delta", "planner", "on_stale") == {"max_delta": 0.05, "planner": "cem",
+                                                                  "on_stale": "zero"}
+
+        assert params.set("max_delta", 2.0).successful and params.set("control_rate_hz", 20.0).successful
+    assert proc.poll() is None
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_the_last_command_is_zero_when_the_process_is_stopped(store, reacher_env, sig):
+    """Ctrl-C or SIGTERM on `controller_node` (autostart, the default): the shutdown transition
+    sends the zero command before the publisher goes, and the process exits 0."""
+    log = store.parent / f"controller_{sig.name}.log"
+    # Its own command topic: the module's other controller (fixture `controller`) is still running.
+    proc = node_process("mbrl_ros.nodes.controller_node", "-p", f"model_store:={store}", "-p", "use_sim_time:=false",
+                        "-p", SMALL_CEM, "-p", "on_stale:=hold",  # hold: nothing but the stop sends a zero
+                        "-r", "/mbrl/commands:=/stopping/commands",
+                        params_file=ROOT / "config" / "ros" / "sim.yaml", log_path=log)
+    try:
+        with ros_node() as node:
+            robot = Robot(node, reacher_env, command_topic="/stopping/commands")
+            assert spin_until(node, lambda: robot.pub_js.get_subscription_count() > 0, 30, [proc])
+            deadline = time.monotonic() + 20
+            while sum(np.abs(c).max() > 1e-6 for _, c in robot.commands) < 5 and time.monotonic() < deadline:
+                robot.run(0.1)  # until it plans (the first ticks, before any input, hold zero)
+            code = interrupt(proc, node, sig, while_waiting=lambda: robot.run(0.05))
+            zero = zero_command(reacher_env.unwrapped.action_spec)
+            assert np.allclose(robot.commands[-1][1], zero), robot.commands[-3:]
+            assert not np.allclose(robot.commands[-2][1], zero), ("the zero came from the stop", robot.commands[-3:])
+    finally:
+        stop(proc)
+    assert code == 0, log.read_text()[-3000:]
+    assert "shut down from active" in log.read_text()
 
 
 def test_node_main_treats_the_sigint_shutdown_race_as_a_clean_exit():

@@ -17,7 +17,7 @@ from mbrl_ros.cli import main as cli_main
 from mbrl_ros.export import ParityError, check_parity, export_to_store, measure_parity, prune, write_bundle
 from mbrl_ros.export.parity import parity_bounds, parity_failures
 from mbrl_ros.runtime import load_bundle
-from mbrl_ros.runtime.manifest import read_manifest, sha256_file
+from mbrl_ros.runtime.manifest import DEFAULT_FUSED_HORIZON, read_manifest, seal, sha256_file
 from mbrl_ros.runtime.store_layout import list_versions, read_current
 from mbrl_ros.spec import ActionSpec, ObsSpec
 from mbrl_ros.world_model import WorldModel, WorldModelConfig
@@ -56,10 +56,12 @@ def test_parity_single_steps_and_50_step_rollouts(published, model):
     assert all(v <= TOL for v in again.values()), again
 
 
-def test_parity_joints_only_model_and_other_horizon(tmp_path):
+def test_parity_joints_only_model_and_other_fused_horizon(tmp_path):
     wm = make_model(ObsSpec(joint_dim=4, image_shape=None), action_dim=3, seed=1)
-    result = export_to_store(wm, tmp_path, horizon=7)
-    assert read_manifest(tmp_path / result.version).horizon == 7
+    result = export_to_store(wm, tmp_path, fused_horizon=7)
+    manifest = read_manifest(tmp_path / result.version)
+    assert manifest.fused_horizon == 7 and manifest.raw["sizes"]["fused_horizon"] == 7
+    assert load_bundle(tmp_path / result.version).latent.fused_horizon == 7
     assert all(v <= TOL for v in result.parity.values()), result.parity
 
 
@@ -99,7 +101,7 @@ def test_wrong_graph_with_valid_checksums_fails_parity(model, tmp_path):
     _tamper_initializer(tmp_path / "imagine.onnx", 1.5)
     raw = json.loads((tmp_path / "manifest.json").read_text())
     raw["graphs"]["imagine"]["sha256"] = sha256_file(tmp_path / "imagine.onnx")  # integrity checks pass...
-    (tmp_path / "manifest.json").write_text(json.dumps(raw))
+    (tmp_path / "manifest.json").write_text(json.dumps(seal(raw)))
     bundle = load_bundle(tmp_path)
     with pytest.raises(ParityError) as info:  # ...but parity does not
         check_parity(model, bundle)
@@ -126,7 +128,7 @@ def test_manifest_content(published, model):
     store, result = published
     bundle_dir = store / result.version
     raw = json.loads((bundle_dir / "manifest.json").read_text())
-    assert raw["format"] == "mbrl_ros.bundle" and raw["format_version"] == 1
+    assert raw["format"] == "mbrl_ros.bundle" and raw["format_version"] == 2
     assert raw["version"] == result.version == "v000001-s000001234"
     assert raw["training_step"] == 1234
     assert raw["source_data"] == {"episodes": ["a.npz", "b.npz"]}
@@ -134,7 +136,7 @@ def test_manifest_content(published, model):
     assert ObsSpec.from_dict(raw["obs_spec"]) == OBS
     assert ActionSpec.from_dict(raw["action_spec"]) == ActionSpec(2, low=(-2.0, -3.0), high=(2.0, 3.0))
     assert raw["sizes"] == {"deter": model.deter_dim, "stoch": model.stoch_dim, "embed": model.embed_dim,
-                            "action": 2, "horizon": model.config.horizon}
+                            "action": 2, "fused_horizon": DEFAULT_FUSED_HORIZON}
     assert WorldModelConfig.from_dict(raw["world_model_config"]) == model.config
     assert raw["has_value"] is True
     assert raw["parity"]["tolerance"] == TOL and raw["parity"]["rollout_tolerance"] == 10 * TOL
@@ -148,7 +150,7 @@ def test_manifest_content(published, model):
     assert [i["name"] for i in filt["inputs"]] == ["image", "joints", "h", "z", "action"]
     assert filt["inputs"][0] == {"name": "image", "dtype": "uint8", "shape": ["batch", 64, 64, 3]}
     assert [o["name"] for o in raw["graphs"]["step"]["outputs"]] == ["h_next", "z_next", "reward", "value", "cont"]
-    assert raw["graphs"]["imagine"]["inputs"][2]["shape"] == ["batch", model.config.horizon, 2]
+    assert raw["graphs"]["imagine"]["inputs"][2]["shape"] == ["batch", DEFAULT_FUSED_HORIZON, 2]
 
 
 def test_versions_sort_and_prune_keeps_current(model, tmp_path):
@@ -179,3 +181,26 @@ def test_cli_export_prints_parity(model, tmp_path, capsys):
     assert cli_main(["export", "--checkpoint", str(tmp_path / "broken.pt"), "--store", str(store)]) == 1
     assert "corrupt or truncated" in capsys.readouterr().err
     assert read_current(store) == "v000002-s000000077"
+
+
+def test_fused_horizon_round_trips_through_export(model, tmp_path, capsys):
+    """`--fused-horizon` / `fused_horizon=` set the imagine graph's length, recorded as
+    sizes.fused_horizon and read back by the runtime; the training imagination_horizon is a
+    separate field of the recorded world-model config."""
+    ckpt = save_checkpoint(tmp_path / "wm.pt", model, step=5)
+    store = tmp_path / "store"
+    assert cli_main(["export", "--checkpoint", str(ckpt), "--store", str(store), "--fused-horizon", "6"]) == 0
+    bundle = load_bundle(store / read_current(store))
+    assert bundle.manifest.fused_horizon == bundle.latent.fused_horizon == 6
+    assert bundle.manifest.raw["sizes"]["fused_horizon"] == 6 and "horizon" not in bundle.manifest.raw["sizes"]
+    assert bundle.manifest.graph("imagine")["inputs"][2]["shape"] == ["batch", 6, 2]
+    recorded = bundle.manifest.raw["world_model_config"]
+    assert recorded["imagination_horizon"] == model.config.imagination_horizon != 6 and "horizon" not in recorded
+
+    assert cli_main(["export", "--checkpoint", str(ckpt), "--store", str(store), "--fused-horizon", "0"]) == 2
+    assert "--fused-horizon must be >= 1, got 0" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # the old, ambiguous flag is gone
+        cli_main(["export", "--checkpoint", str(ckpt), "--store", str(store), "--horizon", "6"])
+    for bad in (0, 2.5, True):
+        with pytest.raises(ValueError, match="fused_horizon must be an integer >= 1"):
+            write_bundle(model, tmp_path / "bad", "v000009-s000000000", fused_horizon=bad)

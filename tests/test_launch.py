@@ -1,13 +1,13 @@
 """One node graph, two entry points: the launch files and `mbrl-ros launch` start the same nodes."""
-import importlib.util
 import subprocess
 import sys
+import time
 
 import pytest
 
 from mbrl_ros.bringup.graph import GRAPHS, robot_graph, sim_graph
 from mbrl_ros.bringup.launcher import node_command, parse_launch_arguments
-from mbrl_ros.paths import config_dir, launch_dir
+from mbrl_ros.paths import config_dir
 
 
 def test_sim_graph_nodes_and_arguments():
@@ -35,25 +35,36 @@ def test_robot_graph_remaps_onto_drivers():
     assert ctl.params_file == config_dir() / "ros" / "robot.yaml"
 
 
-def test_robot_controller_is_managed_and_starts_itself_by_default():
+def test_the_controller_is_one_managed_node_that_starts_itself_by_default():
     ctl = robot_graph()[0]
-    assert ctl.lifecycle and ctl.executable == "controller_lifecycle_node"
-    assert ctl.module == "mbrl_ros.nodes.controller_lifecycle_node" and ctl.parameters["autostart"] is True
+    assert ctl.lifecycle and ctl.executable == "controller_node" and ctl.module == "mbrl_ros.nodes.controller_node"
+    assert ctl.parameters["autostart"] is True
     assert robot_graph({"autostart": "false"})[0].parameters["autostart"] is False
-    plain = robot_graph({"lifecycle": "false"})[0]
-    assert not plain.lifecycle and plain.module == "mbrl_ros.nodes.controller_node" and "autostart" not in plain.parameters
-    assert not any(n.lifecycle for n in sim_graph())  # the sim graph keeps the plain controller
+    sim_controller = [n for n in sim_graph() if n.name == "controller"][0]
+    assert sim_controller.lifecycle and "autostart" not in sim_controller.parameters  # the default: true
+    assert [n.name for n in sim_graph() if n.lifecycle] == ["controller"]
+    with pytest.raises(ValueError, match="unknown launch arguments \\['lifecycle'\\]"):
+        robot_graph({"lifecycle": "false"})  # one controller: nothing to choose
     assert "autostart:=true" in " ".join(node_command(ctl))
 
 
-def test_every_graph_executable_is_a_console_script_of_its_module():
-    """`ros2 launch` starts executables, `mbrl-ros launch` runs `python -m module`: the same code."""
-    setup = (launch_dir().parent / "setup.py").read_text()
-    variants = [{}, {"lifecycle": "false", "record": "true", "train": "true"}]
-    for graph, (_, build) in GRAPHS.items():
+def test_every_graph_executable_is_an_installed_console_script_of_its_module():
+    """`ros2 launch` starts executables, `mbrl-ros launch` runs `python -m module`: the same main()."""
+    import importlib
+    from importlib.metadata import entry_points
+
+    scripts = {ep.name: ep for ep in entry_points(group="console_scripts") if ep.value.startswith("mbrl_ros.")}
+    variants = [{}, {"record": "true", "train": "true"}]
+    seen = set()
+    for graph, (arguments, build) in GRAPHS.items():
         for given in variants:
-            for node in build({k: v for k, v in given.items() if k in GRAPHS[graph][0]}):
-                assert f'"{node.executable} = {node.module}:main"' in setup, (graph, node.executable)
+            for node in build({k: v for k, v in given.items() if k in arguments}):
+                assert node.executable in scripts, f"{node.executable} is not an installed console script"
+                assert scripts[node.executable].load() is importlib.import_module(node.module).main
+                seen.add(node.executable)
+    assert seen == {"sim_node", "controller_node", "logger_node", "trainer_node"}
+    for name, ep in scripts.items():  # no installed script points at a module that is gone
+        assert callable(ep.load()), name
 
 
 def test_every_node_section_exists_in_the_params_file():
@@ -66,51 +77,61 @@ def test_every_node_section_exists_in_the_params_file():
             assert "ros__parameters" in sections[node.name]
 
 
-def test_launcher_dry_run_prints_node_commands():
+def test_launcher_dry_run_prints_the_graph_node_commands():
     out = subprocess.run([sys.executable, "-m", "mbrl_ros.cli", "launch", "sim", "planner:=mppi", "--dry-run"],
                          capture_output=True, text=True, check=True).stdout
-    lines = out.strip().splitlines()
-    assert len(lines) == 4
-    assert any("mbrl_ros.nodes.controller_node" in line and "planner:=mppi" in line for line in lines)
-    assert all("--params-file" in line for line in lines)
+    expected = [" ".join(node_command(spec)) for spec in sim_graph({"planner": "mppi"})]
+    assert out.strip().splitlines() == expected
+    assert any("mbrl_ros.nodes.controller_node" in line and "planner:=mppi" in line for line in expected)
     assert parse_launch_arguments(["a:=1", "b:=x:=y"]) == {"a": "1", "b": "x:=y"}
     assert node_command(sim_graph()[0])[1:3] == ["-m", "mbrl_ros.nodes.sim_node"]
 
 
-@pytest.mark.skipif(importlib.util.find_spec("launch_ros") is None,
-                    reason="`launch`/`launch_ros` are not on PyPI: needs a ROS 2 install")
-@pytest.mark.parametrize("graph", ["sim", "robot"])
-def test_launch_file_starts_the_same_nodes(graph):  # pragma: no cover - runs on ROS 2 installs
-    from launch import LaunchContext
-    from launch.actions import OpaqueFunction
-
-    spec = importlib.util.spec_from_file_location(f"{graph}_launch", launch_dir() / f"{graph}.launch.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    description = module.generate_launch_description()
-    context = LaunchContext()
-    for entity in description.entities:
-        if not isinstance(entity, OpaqueFunction):
-            entity.visit(context)
-    opaque = [e for e in description.entities if isinstance(e, OpaqueFunction)][0]
-    nodes = opaque.execute(context)
-    expected = GRAPHS[graph][1]({})
-    # launch_ros.actions.Node keeps what it was given; compare executables, names and parameters
-    assert [n.node_executable for n in nodes] == [e.executable for e in expected]
-    assert [n._Node__node_name for n in nodes] == [e.name for e in expected]
-    assert [n._Node__parameters[-1] for n in nodes] == [e.parameters for e in expected]
-    from launch_ros.actions import LifecycleNode
-
-    assert [isinstance(n, LifecycleNode) for n in nodes] == [e.lifecycle for e in expected]
-
-
 @pytest.mark.ros
-def test_every_node_parameter_is_documented():
-    import importlib
+def test_mbrl_ros_launch_starts_the_graph_nodes_with_their_parameters(tmp_path, reacher_env):
+    """`mbrl-ros launch robot` over real DDS: the graph's nodes run under their names, with the graph's
+    overrides on top of the parameter file; the controller starts itself (autostart, no lifecycle
+    manager) and commands the robot; on Ctrl-C its last command is the zero command."""
+    import numpy as np
+    import yaml
+    from lifecycle_msgs.srv import GetState
 
-    text = (launch_dir().parent / "docs" / "nodes.md").read_text()
-    for module in ("sim_node", "controller_node", "logger_node", "trainer_node"):
-        imported = importlib.import_module(f"mbrl_ros.nodes.{module}")
-        params = {**imported.PARAMETERS, **getattr(imported, "LIFECYCLE_PARAMETERS", {})}
-        missing = [p for p in params if f"| `{p}` |" not in text]
-        assert not missing, f"docs/nodes.md does not document {module} parameters {missing}"
+    from mbrl_ros.runtime.safety import zero_command
+    from tests.ros_helpers import ROOT, ParameterService, Robot, call_idempotent, interrupt, ros_node, spin_until
+
+    given = {"model_store": str(ROOT / "models" / "reacher2d"), "record": "true", "data_dir": str(tmp_path / "data")}
+    expected = robot_graph(given)
+    assert [n.name for n in expected] == ["controller", "logger"]
+    log = tmp_path / "launch.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "mbrl_ros.cli", "launch", "robot",
+                                 *[f"{k}:={v}" for k, v in given.items()]],
+                                cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        with ros_node() as node:
+            robot = Robot(node, reacher_env, command_topic="/forward_command_controller/commands")
+            names = lambda: {n for n, ns in node.get_node_names_and_namespaces() if ns == "/"}  # noqa: E731
+            assert spin_until(node, lambda: {"controller", "logger"} <= names(), 60, [proc]), log.read_text()[-3000:]
+            for spec in expected:
+                params = ParameterService(node, spec.name, [proc])
+                assert params.get(*spec.parameters) == spec.parameters, spec.name
+                from_file = yaml.safe_load(spec.params_file.read_text())[spec.name]["ros__parameters"]
+                kept = {k: v for k, v in from_file.items() if k not in spec.parameters}
+                assert params.get(*kept) == kept, spec.name  # e.g. robot.yaml's max_delta 0.2
+
+            deadline = time.monotonic() + 60
+            while len(robot.commands) < 5 and time.monotonic() < deadline and proc.poll() is None:
+                robot.run(0.1)
+            assert len(robot.commands) >= 5, log.read_text()[-3000:]
+            state = call_idempotent(node, node.create_client(GetState, "/controller/get_state"), GetState.Request(),
+                                    procs=[proc])
+            assert state.current_state.label == "active"
+            code = interrupt(proc, node, while_waiting=lambda: robot.run(0.05))
+            zero = zero_command(reacher_env.unwrapped.action_spec)
+            assert np.allclose(robot.commands[-1][1], zero), robot.commands[-3:]
+    finally:
+        if proc.poll() is None:
+            from tests.ros_helpers import stop
+
+            stop(proc)
+    assert code == 0, log.read_text()[-3000:]

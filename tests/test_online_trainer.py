@@ -24,7 +24,7 @@ def test_ingests_trains_and_publishes(tmp_path, ingest_config):
     collect("mbrl_ros/Reacher2D-v0", 2, bags, seed=0, image_size=32, max_steps=20, progress=False, prefix="a")
     online = OnlineTrainer(OnlineConfig(bag_dir=bags, work_dir=tmp_path / "work", model_store=tmp_path / "models",
                                         ingest=ingest_config, preset="tiny", train_ratio=1.0, chunk_steps=5,
-                                        export_every=10, planning_horizon=4))
+                                        export_every=10, fused_horizon=4))
     assert online.poll_data() == 40
     assert online.poll_data() == 0  # the same segments again: nothing new
     taken = 0
@@ -33,7 +33,7 @@ def test_ingests_trains_and_publishes(tmp_path, ingest_config):
     assert taken == 40 and online.trainer.step == 40
     assert online.exports >= 1 and read_current(tmp_path / "models") == online.last_version
     store = ModelStore(tmp_path / "models", required=True)
-    assert store.current.manifest.horizon == 4
+    assert store.current.manifest.fused_horizon == 4
     assert store.current.obs_spec == ingest_config.obs_spec
 
     # a new segment arrives: more steps are owed, and the checkpoint resumes after a restart

@@ -18,6 +18,12 @@ from mbrl_ros.runtime.planners.testing import (
 )
 
 PLANNERS = ["cem", "mppi", "mcts"]
+LOOKAHEAD = {"cem": "horizon", "mppi": "horizon", "mcts": "depth"}  # each planner's name for its steps ahead
+
+
+def ahead(name: str, steps: int, **more) -> dict:
+    """A config for planner `name` looking `steps` ahead (CEM/MPPI horizon, MCTS depth)."""
+    return {LOOKAHEAD[name]: steps, **more}
 S0 = [0.25, -0.1]  # small enough that the LQR action (~ -0.35 .. -0.45) is far inside [-1, 1]
 DI = dict(dt=0.2, c=0.1, r=0.05)
 GAMMA = 0.95
@@ -77,7 +83,7 @@ def test_mcts_matches_lqr_first_action(seed):
     """MCTS picks among sampled actions, so its resolution is coarser:
     tolerance 0.2 absolute = 10% of the action range, H=5, 1024 simulations."""
     model = DoubleIntegratorModel(**DI)
-    cfg = {"horizon": 5, "discount": GAMMA, "simulations": 1024, "max_children": 32}
+    cfg = {"depth": 5, "discount": GAMMA, "simulations": 1024, "max_children": 32}
     result = make_planner("mcts", model, cfg, seed=seed).plan(state_of(S0))
     u_lqr = model.lqr_first_action(S0, 5, GAMMA)
     assert_valid(result)
@@ -90,8 +96,8 @@ def test_mcts_matches_lqr_first_action(seed):
 @pytest.mark.parametrize("name", PLANNERS)
 def test_lookahead_avoids_trap_that_greedy_takes(name):
     model = TrapModel(bonus=0.1, threshold=0.5, penalty=1.0)
-    greedy = make_planner(name, model, {"horizon": 1}, seed=0).plan(state_of([0.0]))
-    lookahead = make_planner(name, model, {"horizon": 4}, seed=0).plan(state_of([0.0]))
+    greedy = make_planner(name, model, ahead(name, 1), seed=0).plan(state_of([0.0]))
+    lookahead = make_planner(name, model, ahead(name, 4), seed=0).plan(state_of([0.0]))
     assert greedy.action[0] > model.threshold      # one step: the bonus wins, trap sprung
     assert lookahead.action[0] <= model.threshold  # four steps: the penalty is seen
     assert lookahead.info["predicted_return"] > -0.5
@@ -100,8 +106,8 @@ def test_lookahead_avoids_trap_that_greedy_takes(name):
 @pytest.mark.parametrize("name", PLANNERS)
 def test_value_bootstrap_sees_goal_beyond_horizon(name):
     model = GoalBeyondHorizonModel()  # goal 10 steps away, horizon 3
-    with_value = make_planner(name, model, {"horizon": 3}, seed=0).plan(state_of([0.0]))
-    without = make_planner(name, model, {"horizon": 3, "use_value": False}, seed=0).plan(state_of([0.0]))
+    with_value = make_planner(name, model, ahead(name, 3), seed=0).plan(state_of([0.0]))
+    without = make_planner(name, model, ahead(name, 3, use_value=False), seed=0).plan(state_of([0.0]))
     assert with_value.action[0] > 0.5
     assert abs(without.action[0]) < 0.3
 
@@ -134,7 +140,7 @@ def test_explicit_advance_shifts_once():
 
 
 def test_mcts_warm_plan_shifts():
-    planner = make_planner("mcts", DoubleIntegratorModel(**DI), {"horizon": 5}, seed=0)
+    planner = make_planner("mcts", DoubleIntegratorModel(**DI), {"depth": 5}, seed=0)
     planner.plan(state_of(S0))
     warm = planner.warm.copy()
     planner.advance()
@@ -180,7 +186,7 @@ def test_time_budget_in_config_is_relative():
 
 
 def test_mcts_reuses_subtree_of_applied_action():
-    planner = make_planner("mcts", DoubleIntegratorModel(**DI), {"horizon": 5, "simulations": 512}, seed=0)
+    planner = make_planner("mcts", DoubleIntegratorModel(**DI), {"depth": 5, "simulations": 512}, seed=0)
     result = planner.plan(state_of(S0))
     tree = planner.tree
     kids = tree.root_children()
@@ -220,13 +226,26 @@ def test_per_dimension_bounds_respected(name):
     {"action_low": [0.5], "action_high": [-0.5]},
     {"action_low": [-1.0, -1.0]},
     {"action_low": float("nan")},
-    {"horizon": 0},
+    {"lookahead": 0},
     {"discount": 0.0},
     {"no_such_option": 1},
 ])
 def test_bad_config_raises_value_error(name, bad):
+    if "lookahead" in bad:
+        bad = ahead(name, bad["lookahead"])
     with pytest.raises(ValueError):
         make_planner(name, DoubleIntegratorModel(**DI), bad)
+
+
+def test_lookahead_names_are_distinct():
+    """CEM/MPPI look `horizon` steps ahead, MCTS `depth` levels: each refuses the other's name
+    (a config written for one planner never silently runs the other at its default)."""
+    with pytest.raises(ValueError, match=r"unknown config keys \['horizon'\].*'depth'"):
+        make_planner("mcts", DoubleIntegratorModel(**DI), {"horizon": 5})
+    for name in ("cem", "mppi"):
+        with pytest.raises(ValueError, match=r"unknown config keys \['depth'\]"):
+            make_planner(name, DoubleIntegratorModel(**DI), {"depth": 5})
+    assert make_planner("mcts", DoubleIntegratorModel(**DI), {"depth": 3}).config.depth == 3
 
 
 @pytest.mark.parametrize("cls,bad", [
@@ -272,14 +291,14 @@ def test_nan_candidates_never_win(name):
     """NaN reward for any positive action: the planner that would go right (value
     points at the goal) must not pick a poisoned action."""
     model = NaNModel(GoalBeyondHorizonModel(), poison=lambda a: a[:, 0] > 0)
-    result = make_planner(name, model, {"horizon": 3}, seed=0).plan(state_of([0.0]))
+    result = make_planner(name, model, ahead(name, 3), seed=0).plan(state_of([0.0]))
     assert_valid(result)
     assert result.action[0] <= 0.0 and result.info["fallback"] is None
 
 
 @pytest.mark.parametrize("name", PLANNERS)
 def test_reset_forgets_warm_start(name):
-    planner = make_planner(name, DoubleIntegratorModel(**DI), {"horizon": 5}, seed=0)
+    planner = make_planner(name, DoubleIntegratorModel(**DI), ahead(name, 5), seed=0)
     planner.plan(state_of(S0))
     planner.reset()
     result = planner.plan(state_of(S0), deadline=time.perf_counter() - 1.0)
@@ -314,7 +333,7 @@ def test_icem_options_still_solve_lqr():
 @pytest.mark.parametrize("name", PLANNERS)
 def test_runs_on_random_gru_latent_model(name):
     model = RandomGRULatentModel(action_dim=3, deter=32, stoch=8, hidden=32)
-    planner = make_planner(name, model, {"horizon": 4}, seed=0)
+    planner = make_planner(name, model, ahead(name, 4), seed=0)
     for _ in range(3):
         result = planner.plan(model.initial_state())
         assert_valid(result, dim=3)
@@ -326,7 +345,7 @@ def test_mcts_cem_proposal_refines_the_warm_start():
     small tree (16 simulations, too few to find the answer itself) lands near LQR."""
     model = DoubleIntegratorModel(**DI)
     u_lqr = model.lqr_first_action(S0, 5, GAMMA)
-    base = {"horizon": 5, "discount": GAMMA, "simulations": 16, "leaves_per_round": 8}
+    base = {"depth": 5, "discount": GAMMA, "simulations": 16, "leaves_per_round": 8}
     tree_only = make_planner("mcts", model, base, seed=0).plan(state_of(S0))
     with_cem = make_planner("mcts", model, {**base, "proposal": "cem", "cem_samples": 128, "cem_iterations": 4},
                             seed=0).plan(state_of(S0))

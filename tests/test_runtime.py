@@ -4,11 +4,13 @@ hot swap under a running control loop, refusal of bad bundles, and import hygien
 Real torch export and real ONNX Runtime; tiny preset so the file stays fast.
 """
 import json
+import logging
 import re
 import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,12 +19,12 @@ import torch
 from mbrl_ros.export import export_to_store
 from mbrl_ros.runtime import BeliefFilter, BundleError, ModelStore, SessionConfig, load_bundle
 from mbrl_ros.runtime.latent import LatentModel, imagine_by_steps
-from mbrl_ros.runtime.manifest import sha256_file
+from mbrl_ros.runtime.manifest import Manifest, seal, sha256_file
 from mbrl_ros.fileio import atomic_write_text
 from mbrl_ros.runtime.store_layout import read_current
 from mbrl_ros.spec import ObsSpec
 from mbrl_ros.world_model import WorldModel, WorldModelConfig
-from mbrl_ros.world_model.latent_adapter import TorchBeliefFilter, TorchLatentModel
+from mbrl_ros.world_model.latent_adapter import TorchFilterModel, TorchLatentModel
 
 OBS = ObsSpec(joint_dim=6, image_shape=(64, 64, 3))
 TOL = 1e-4
@@ -61,7 +63,7 @@ def test_round_trip_belief_and_imagine_agree_with_torch(model, store_dir):
     bundle = store.current
     assert store.version == read_current(store_dir)
     assert isinstance(bundle.latent, LatentModel)
-    belief, torch_belief = BeliefFilter(bundle), TorchBeliefFilter(model)
+    belief, torch_belief = BeliefFilter(bundle), BeliefFilter(TorchFilterModel(model))
     rng = np.random.default_rng(3)
     action = None
     for _ in range(30):
@@ -72,7 +74,7 @@ def test_round_trip_belief_and_imagine_agree_with_torch(model, store_dir):
     assert np.abs(state.h - ref.h).max() <= TOL and np.abs(state.z - ref.z).max() <= TOL
 
     torch_latent = TorchLatentModel(model)
-    for n, horizon in ((64, bundle.manifest.horizon), (16, 11), (1, bundle.manifest.horizon)):
+    for n, horizon in ((64, bundle.manifest.fused_horizon), (16, 11), (1, bundle.manifest.fused_horizon)):
         actions = rng.uniform(-1, 1, (n, horizon, 2)).astype(np.float32)
         rewards, values = bundle.latent.imagine(state, actions)  # batch-1 state broadcast to n
         ref_r, ref_v = torch_latent.imagine(ref, actions)
@@ -150,7 +152,7 @@ def test_hot_swap_under_running_ticks(tmp_path):
                 belief.use_model(bundle)
                 state = belief.update(observation(rng), action)
                 _, _, value = bundle.latent.step(state, np.zeros((1, 2), np.float32))
-                _, values = bundle.latent.imagine(state, rng.uniform(-1, 1, (32, bundle.manifest.horizon, 2)))
+                _, values = bundle.latent.imagine(state, rng.uniform(-1, 1, (32, bundle.manifest.fused_horizon, 2)))
                 k = bundle.manifest.raw["training_step"]
                 expected = np.expm1(float(k))  # symexp(k) for k > 0
                 assert np.allclose(value, expected, rtol=1e-5) and np.allclose(values, expected, rtol=1e-5), \
@@ -178,14 +180,14 @@ def _clone_version(store_dir, source, new_name):
     shutil.copytree(src, dst)
     raw = json.loads((dst / "manifest.json").read_text())
     raw["version"] = new_name
-    (dst / "manifest.json").write_text(json.dumps(raw))
+    (dst / "manifest.json").write_text(json.dumps(seal(raw)))
     return dst
 
 
 def _fix_sha(bundle_dir, graph):
     raw = json.loads((bundle_dir / "manifest.json").read_text())
     raw["graphs"][graph]["sha256"] = sha256_file(bundle_dir / raw["graphs"][graph]["file"])
-    (bundle_dir / "manifest.json").write_text(json.dumps(raw))
+    (bundle_dir / "manifest.json").write_text(json.dumps(seal(raw)))
 
 
 def _nan_graph(bundle_dir):
@@ -237,7 +239,7 @@ def test_bad_bundles_are_refused_and_the_old_one_keeps_running(tmp_path):
         assert store.last_refusal.version == name and reason in store.last_refusal.reason, store.last_refusal
         assert store.poll() is False  # not retried until CURRENT changes
         belief.update(observation(rng))  # the old model keeps running
-        store.current.latent.imagine(belief.state, np.zeros((4, store.current.manifest.horizon, 2), np.float32))
+        store.current.latent.imagine(belief.state, np.zeros((4, store.current.manifest.fused_horizon, 2), np.float32))
 
     # A bundle for a different robot (5 joints instead of 6) is refused by the spec check.
     export_to_store(make_model(ObsSpec(joint_dim=5), seed=1), tmp_path, training_step=2, parity_steps=5)
@@ -273,3 +275,64 @@ def test_runtime_imports_no_torch_or_rclpy():
                          cwd=str(__import__("pathlib").Path(__file__).resolve().parents[1]))
     assert out.returncode == 0, out.stderr
     assert "BAD []" in out.stdout, out.stdout
+
+
+SHIPPED = Path(__file__).resolve().parents[1] / "models" / "reacher2d"
+
+
+def test_unfused_imagine_is_the_step_loop_and_warns_once(store_dir, caplog):
+    """A length other than the fused one runs as one step-graph call per step, with the same
+    numbers, and says so once: the slow path is never taken silently."""
+    bundle = load_bundle(store_dir / read_current(store_dir))
+    latent, fused = bundle.latent, bundle.manifest.fused_horizon
+    assert latent.fused_horizon == fused
+    state = bundle.initial_state(1)
+    rng = np.random.default_rng(0)
+    actions = rng.uniform(-1, 1, (8, fused + 3, 2)).astype(np.float32)
+    with caplog.at_level(logging.WARNING, logger="mbrl_ros.runtime.onnx_latent"):
+        latent.imagine(state, actions[:, :fused])
+        assert latent.unfused_calls == 0 and not caplog.records
+        rewards, values = latent.imagine(state, actions)
+        latent.imagine(state, actions[:, :2])
+    assert latent.unfused_calls == 2
+    assert [r.getMessage() for r in caplog.records] == [
+        f"imagine of {fused + 3} steps: the bundle's fused imagine graph covers exactly {fused}, so this runs "
+        f"as {fused + 3} step-graph calls instead of 1 (logged once per model)"]
+    s = state.repeat(8)
+    for t in range(fused + 3):
+        s, reward, value = latent.step(s, actions[:, t])
+        np.testing.assert_array_equal(rewards[:, t], reward)
+        np.testing.assert_array_equal(values[:, t], value)
+
+
+def test_measure_unfused_times_both_paths(store_dir):
+    bundle = load_bundle(store_dir / read_current(store_dir))
+    latent, fused = bundle.latent, bundle.manifest.fused_horizon
+    cost = latent.measure_unfused(bundle.initial_state(1), 16, fused + 4, repeats=2)
+    assert (cost.batch, cost.horizon, cost.fused_horizon) == (16, fused + 4, fused)
+    assert cost.fused_s > 0 and cost.unfused_s > 0
+    assert re.fullmatch(rf"horizon {fused + 4} != fused {fused}: {fused + 4} step calls per imagine instead of 1 "
+                        r"\(measured \d+\.\d ms vs \d+\.\d ms per imagine at 16 candidates\)", cost.describe())
+    assert latent.unfused_calls == 0 and not latent.unfused_reported  # timing is not a planner's use
+
+
+def test_format_1_manifests_still_load():
+    """Bundles written before the fused rollout length was named `fused_horizon` (format_version 1,
+    sizes.horizon), like the shipped models/reacher2d, load with it as their fused horizon."""
+    bundle = load_bundle(SHIPPED / read_current(SHIPPED))
+    raw = bundle.manifest.raw
+    assert raw["format_version"] == 1 and raw["sizes"]["horizon"] == 10 and "fused_horizon" not in raw["sizes"]
+    assert bundle.manifest.fused_horizon == bundle.latent.fused_horizon == 10
+    assert WorldModelConfig.from_dict(raw["world_model_config"]).imagination_horizon == 15  # its old name too
+
+    other_sizes = {k: v for k, v in raw["sizes"].items() if k != "horizon"}
+    for version, key in ((1, "horizon"), (2, "fused_horizon")):
+        ok = {**raw, "format_version": version, "sizes": {**other_sizes, key: 7}}
+        assert Manifest.from_dict(ok).fused_horizon == 7
+        other = "fused_horizon" if key == "horizon" else "horizon"  # each version reads only its own key
+        with pytest.raises(BundleError, match=f"sizes.{key} missing"):
+            Manifest.from_dict({**ok, "sizes": {**other_sizes, other: 7}})
+        with pytest.raises(BundleError, match=f"sizes.{key} must be >= 1"):
+            Manifest.from_dict({**ok, "sizes": {**other_sizes, key: 0}})
+    with pytest.raises(BundleError, match=r"format_version 3 is not supported \(this runtime reads \[1, 2\]\)"):
+        Manifest.from_dict({**raw, "format_version": 3})

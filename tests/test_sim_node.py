@@ -154,3 +154,18 @@ def test_background_spinner_joins_its_thread_before_shutting_the_executor_down()
         node.destroy_node()
         if context.ok():
             rclpy.shutdown(context=context)
+
+
+@pytest.mark.parametrize("override, reason", [
+    ("real_time_factor:=-1.0", "real_time_factor out of range Min: 0.0, Max: 1000.0"),
+    ("image_size:=4", "image_size out of range. Min: 8, Max: 1024"),
+    ("camera_rate_hz:=30", "of type 'INTEGER', expecting type 'DOUBLE'"),  # 30.0: a double parameter
+])
+def test_a_parameter_outside_its_declaration_stops_the_node_with_a_one_line_reason(tmp_path, override, reason):
+    """The declared range and type (mbrl_ros.nodes.sim_node.PARAMETERS) are enforced at start-up."""
+    log = tmp_path / "sim.log"
+    proc = node_process("mbrl_ros.nodes.sim_node", "-p", override, params_file=ROOT / "config" / "ros" / "sim.yaml",
+                        log_path=log)
+    assert proc.wait(60) == 1, log.read_text()[-2000:]
+    fatal = [line for line in log.read_text().splitlines() if "fatal" in line.lower()]
+    assert len(fatal) == 1 and reason in fatal[0], log.read_text()[-2000:]

@@ -97,13 +97,13 @@ def test_train_and_evaluate_commands(tmp_path, episodes):
     run = tmp_path / "run"
     base = ["train", "--cache", str(train_cache.root), "--out", str(run), "--preset", "tiny", "--seed", "2",
             "--threads", "1"]
-    assert cli.main(base + ["--steps", "3", "--set", "horizon=3"]) == 0
+    assert cli.main(base + ["--steps", "3", "--set", "imagination_horizon=3"]) == 0
     assert load_checkpoint(run / "checkpoint.pt")["step"] == 3
-    assert json.loads((run / "config.json").read_text())["horizon"] == 3
+    assert json.loads((run / "config.json").read_text())["imagination_horizon"] == 3
     assert cli.main(base + ["--steps", "5"]) == 1  # would overwrite the run without --resume
     assert cli.main(base + ["--steps", "5", "--resume"]) == 0
     model, payload = load_world_model(run / "checkpoint.pt")
-    assert payload["step"] == 5 and model.config.horizon == 3
+    assert payload["step"] == 5 and model.config.imagination_horizon == 3
 
     out = tmp_path / "eval"
     assert cli.main(["evaluate", "--checkpoint", str(run / "checkpoint.pt"), "--cache", str(held_cache.root),

@@ -6,6 +6,7 @@ rendering) at small image sizes so the file stays fast on a 2-core machine.
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ import torch
 
 import mbrl_ros.envs as envs
 from mbrl_ros.data.episodes import random_policy, rollout_episode
+from mbrl_ros.runtime.belief import BeliefFilter
 from mbrl_ros.runtime.latent import LatentModel, LatentState, imagine_by_steps
 from mbrl_ros.spec import ObsSpec
 from mbrl_ros.training.evaluation import evaluate
@@ -20,7 +22,9 @@ from mbrl_ros.training.trainer import Trainer
 from mbrl_ros.world_model import WorldModel, WorldModelConfig
 from mbrl_ros.world_model.behavior import behavior_losses, lambda_returns
 from mbrl_ros.world_model.checkpoint import load_checkpoint, load_world_model, save_checkpoint
-from mbrl_ros.world_model.latent_adapter import TorchBeliefFilter, TorchLatentModel
+from mbrl_ros.world_model.latent_adapter import TorchFilterModel, TorchLatentModel
+
+SHIPPED_CHECKPOINT = Path(__file__).resolve().parents[1] / "models" / "reacher2d" / "checkpoint.pt"
 
 torch.set_num_threads(1)
 
@@ -266,7 +270,7 @@ def test_torch_latent_model_matches_manual_steps():
     assert isinstance(latent, LatentModel) and latent.action_dim == 2 and latent.has_value
 
     ep = reacher_episodes(1, 6, image_size=16)[0]
-    filt = TorchBeliefFilter(model)
+    filt = BeliefFilter(TorchFilterModel(model))
     h, z = model.initial_state(1)
     for t in range(len(ep["reward"])):
         state = filt.update({"image": ep["image"][t], "joints": ep["joints"][t]}, ep["action"][t])
@@ -363,3 +367,28 @@ def test_joint_loss_norm_learns_small_range_features():
     print("target-position RMSE (plain, normalised), std:", errors, target_std)
     assert errors[True] < 0.6 * errors[False], errors
     assert errors[True] < 0.6 * target_std, (errors, target_std)
+
+
+def test_imagination_horizon_and_its_old_name():
+    """The training imagination length is `imagination_horizon`; checkpoints and manifests
+    written when it was called `horizon` (the shipped reacher2d model's) still load as it."""
+    cfg = WorldModelConfig.preset("tiny", imagination_horizon=4)
+    assert cfg.imagination_horizon == 4 and "horizon" not in cfg.to_dict()
+    assert WorldModelConfig.from_dict({**cfg.to_dict(), "imagination_horizon": 6}).imagination_horizon == 6
+    old = {k: v for k, v in cfg.to_dict().items() if k != "imagination_horizon"}
+    assert WorldModelConfig.from_dict({**old, "horizon": 7}).imagination_horizon == 7
+    with pytest.raises(ValueError, match="both 'horizon'.*'imagination_horizon'"):
+        cfg.replace(horizon=7)  # an override in the old name beside the field is refused, never ignored
+    with pytest.raises(ValueError, match="imagination_horizon must be >= 1"):
+        cfg.replace(imagination_horizon=0)
+
+    wm, payload = load_world_model(SHIPPED_CHECKPOINT)
+    assert payload["config"]["horizon"] == 15 and wm.config.imagination_horizon == 15
+
+    # behaviour learning imagines exactly imagination_horizon prior steps
+    torch.manual_seed(0)
+    model = WorldModel(WorldModelConfig.preset("tiny", imagination_horizon=3), ObsSpec(joint_dim=3), 2)
+    steps, prior_step = [], model.prior_step
+    model.prior_step = lambda *args, **kwargs: steps.append(1) or prior_step(*args, **kwargs)
+    behavior_losses(model, *model.initial_state(4))
+    assert len(steps) == 3

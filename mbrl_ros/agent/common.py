@@ -6,6 +6,7 @@ the model-based agent and the SB3 baselines are measured the same way.
 """
 from __future__ import annotations
 
+import math
 from typing import Callable, Optional
 
 import gymnasium as gym
@@ -55,6 +56,69 @@ class RandomPolicy(Policy):
 
     def act(self, obs: dict) -> np.ndarray:
         return self.rng.uniform(-1.0, 1.0, self.action_dim).astype(np.float32)
+
+
+class BundleStore:
+    """One loaded bundle as a model store (what ControlLoop reads), to act with a bundle on its own."""
+
+    def __init__(self, bundle):
+        self.current = bundle
+        self.root = bundle.path
+
+
+def control_loop(store, planner: str, planner_config: dict, seed: int, action_spec=None):
+    """The robot's controller core (mbrl_ros.runtime.control.ControlLoop) set up to act in an env.
+
+    No wall-clock deadline: the planner runs its full configured search, so a learning curve does
+    not depend on how fast the machine is. No rate limit: the agent's actions are not limited. The
+    loop reads `store.current` at every tick, so a bundle the agent publishes is swapped in as on
+    the robot.
+    """
+    from mbrl_ros.runtime.control import ControlConfig, ControlLoop
+
+    config = ControlConfig(planner=planner, planner_config=dict(planner_config), max_delta=2.0,
+                           planning_budget_s=math.inf, seed=seed)
+    return ControlLoop(store, config, action_spec)
+
+
+class ControlPolicy(Policy):
+    """A policy acting through a ControlLoop: each act() is one `loop.tick()` on the env's observation.
+
+    The observation is stamped `now` (one env step is one control tick), so it is never stale.
+    noise: std of Gaussian exploration noise added to the tick's action outside the loop (0 for
+    evaluation); the noisy action is what the env gets, and `loop.applied()` passes it back, so it
+    is also what the next belief update and the planner's warm start see.
+    A tick that does not plan (an observation the model refuses, a planner failure) raises
+    RuntimeError: a learning curve must not quietly contain the controller's safe commands.
+    """
+
+    def __init__(self, loop, noise: float = 0.0, seed: Optional[int] = None):
+        if not noise >= 0:
+            raise ValueError(f"exploration noise must be >= 0, got {noise!r}")
+        self.loop, self.noise = loop, float(noise)
+        self.rng = np.random.default_rng(seed)
+        self.ticks = 0
+        self.last_result = None  # the last tick's TickResult (its action before the noise; plan info)
+
+    def reset(self) -> None:
+        self.loop.reset()
+
+    def act(self, obs: dict) -> np.ndarray:
+        from mbrl_ros.runtime.control import Observation
+
+        now = self.ticks / self.loop.config.control_rate_hz
+        self.ticks += 1
+        result = self.loop.tick(now, Observation(joints=obs["joints"], joints_stamp=now,
+                                                 image=obs.get("image"), image_stamp=now))
+        self.last_result = result
+        if result.mode != "plan":
+            raise RuntimeError(f"controller did not plan ({result.mode}): {result.reason}")
+        action = result.action.copy()
+        if self.noise > 0:
+            noisy = action + self.noise * self.rng.standard_normal(action.shape)
+            action = np.clip(noisy, -1.0, 1.0).astype(np.float32)
+            self.loop.applied(action)
+        return action
 
 
 class FunctionPolicy(Policy):

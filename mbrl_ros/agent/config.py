@@ -62,13 +62,13 @@ class MBRLConfig:
     pretrain_steps: int = 200              # extra gradient steps on the seed data before the first model
     update_every: int = 250                # env steps between (train -> export -> swap model)
     planner: str = "cem"
-    planner_config: dict = field(default_factory=dict)  # horizon defaults to the exported horizon
-    horizon: int = 12                      # planning horizon = the exported fused-rollout length
+    planner_config: dict = field(default_factory=dict)  # CEM/MPPI horizon: fused_horizon (leave it out)
+    fused_horizon: int = 12                # exported imagine graph's length = the CEM/MPPI horizon (docs/planners.md)
     absorbing_steps: int = 0               # reward-0 steps appended after a real termination (training only)
     explore_noise: float = 0.3             # Gaussian std added to the planner's action while collecting
     # The world model's learning rate falls linearly with env steps from its config value (lr_model)
     # to this at the budget (None: constant). Early on a high rate learns fast from little data; late,
-    # a high rate lets one update undo what the earlier ones learnt (docs/results.md, InvertedPendulum).
+    # a high rate lets one update undo what the earlier ones learnt (docs/experiments/inverted_pendulum.md).
     lr_model_end: Optional[float] = None
     threads: int = 1                       # torch threads (the machine is shared)
 
@@ -163,6 +163,9 @@ class AgentConfig:
         built = {}
         for key, klass in sections.items():
             raw = d.pop(key, None) or {}
+            if key == "mbrl" and "horizon" in raw:
+                raise ValueError(f"{source}: mbrl.horizon is now mbrl.fused_horizon (the exported imagine "
+                                 "graph's length, which CEM/MPPI plan over)")
             try:
                 built[key] = klass(**raw)
             except TypeError as exc:

@@ -3,10 +3,11 @@
     collect real episodes (random at first, then the planner + exploration noise)
       -> EpisodeCache -> Trainer (train_ratio gradient steps per env step)
       -> export_to_store (ONNX, parity-checked) -> ModelStore.poll()
-      -> BeliefFilter + make_planner on the bundle's OnnxLatentModel -> act ... repeat
+      -> ControlLoop over the ModelStore (the controller node's core) + exploration noise -> act ... repeat
 
-Planning goes through exactly the runtime the robot uses (ONNX bundle, belief
-filter, planners); torch is only used to train. The run folder holds the cache,
+Acting goes through exactly the controller core the robot runs (ControlLoop: ONNX
+bundle, belief filter, planner), without a wall-clock deadline so the figures do
+not depend on the machine's speed; torch is only used to train. The run folder holds the cache,
 the checkpoint, the model store and `state.json`, so a killed run continues
 from its last finished episode (the partial episode in flight is dropped).
 """
@@ -20,62 +21,14 @@ from typing import Optional
 import numpy as np
 from tqdm import tqdm
 
-from mbrl_ros.agent.common import Policy, RandomPolicy, evaluate, frame_skip, make_env, training_seed
+from mbrl_ros.agent.common import (ControlPolicy, Policy, RandomPolicy, control_loop, evaluate, frame_skip, make_env,
+                                   training_seed)
 from mbrl_ros.agent.config import AgentConfig
 from mbrl_ros.agent.runlog import RunLog, check_continuable, supersede_run_folder
 from mbrl_ros.data.episodes import EpisodeCache, validate_episode
 from mbrl_ros.fileio import atomic_write_bytes
 
 log = logging.getLogger(__name__)
-
-
-class PlannerPolicy(Policy):
-    """Belief filter + planner over one model bundle, as in mbrl_ros.runtime.control.ControlLoop.
-
-    noise: std of Gaussian exploration noise added to the planned action (0 for evaluation);
-    the noisy action is what the env gets, so it is also what the belief and the warm start see.
-    """
-
-    def __init__(self, bundle, planner: str, planner_config: dict, seed: int, noise: float = 0.0):
-        from mbrl_ros.runtime.control import planner_config_for
-        from mbrl_ros.runtime.belief import BeliefFilter
-
-        self.planner_name, self.seed, self.noise = planner, seed, float(noise)
-        # the controller's own rule: CEM/MPPI plan over the bundle's fused rollout length
-        self.planner_config = planner_config_for(planner, planner_config, bundle)
-        self.rng = np.random.default_rng(seed)
-        self.belief = BeliefFilter(bundle)
-        self._make_planner(bundle)
-        self.last_action: Optional[np.ndarray] = None
-
-    def _make_planner(self, bundle) -> None:
-        from mbrl_ros.runtime.planners import make_planner
-
-        self.planner = make_planner(self.planner_name, bundle.latent, self.planner_config, self.seed)
-
-    def use_model(self, bundle) -> None:
-        """Swap to a newer bundle mid-episode: the belief re-filters this episode's history through it."""
-        self.belief.use_model(bundle)
-        self._make_planner(bundle)
-
-    def reset(self) -> None:
-        self.belief.reset()
-        self.planner.reset()
-        self.last_action = None
-
-    def act(self, obs: dict) -> np.ndarray:
-        spec = self.belief.bundle.obs_spec
-        model_obs = {"joints": obs["joints"]}
-        if spec.has_image:
-            model_obs["image"] = obs["image"]
-        state = self.belief.update(model_obs, self.last_action)
-        action = self.planner.plan(state).action
-        if self.noise > 0:
-            action = np.clip(action + self.noise * self.rng.standard_normal(action.shape), -1.0, 1.0)
-        action = np.asarray(action, np.float32)
-        self.planner.advance(action)
-        self.last_action = action
-        return action
 
 
 class EpisodeRecorder:
@@ -154,7 +107,7 @@ class MBRLAgent:
         self.trainer = None
         self.export_refusals = int(self.log.meta.get("export_refusals", 0))
         self.store = None
-        self.explore: Optional[PlannerPolicy] = None
+        self.explore: Optional[ControlPolicy] = None
         self.random = RandomPolicy(self.action_dim, seed=self.seed)
         if self.checkpoint.exists():  # resuming: model, optimiser and data as they were
             from mbrl_ros.training.trainer import Trainer
@@ -194,14 +147,12 @@ class MBRLAgent:
         if self.store is None:
             self.store = ModelStore(self.out / "models", self.obs_spec, self.action_spec, load_now=False)
         self.store.poll()
-        bundle = self.store.current
-        if bundle is None:
-            return
-        if self.explore is None:
-            self.explore = PlannerPolicy(bundle, self.m.planner, self.m.planner_config, self.seed,
-                                         noise=self.m.explore_noise)
-        else:
-            self.explore.use_model(bundle)
+        if self.store.current is not None and self.explore is None:
+            # the loop swaps to each bundle published later by itself (it reads store.current per tick)
+            self.explore = ControlPolicy(self._control_loop(self.seed), noise=self.m.explore_noise, seed=self.seed)
+
+    def _control_loop(self, seed: int):
+        return control_loop(self.store, self.m.planner, self.m.planner_config, seed, self.action_spec)
 
     def model_learning_rate(self) -> float:
         """The world model's learning rate for the next training chunk (MBRLConfig.lr_model_end)."""
@@ -230,7 +181,7 @@ class MBRLAgent:
         self.trainer.save(self.checkpoint)
         self._save_state()
         try:
-            export_to_store(self.trainer.model, self.out / "models", horizon=self.m.horizon,
+            export_to_store(self.trainer.model, self.out / "models", fused_horizon=self.m.fused_horizon,
                             training_step=self.trainer.step, action_spec=self.action_spec, keep=2)
         except ParityError as exc:
             # As on the robot: a bundle that fails parity is never published; the planner keeps the
@@ -250,11 +201,10 @@ class MBRLAgent:
                         train_steps=state["train_steps"])
 
     def _evaluate(self, point: int) -> dict:
-        bundle = self.store.current if self.store else None
-        if bundle is None:
+        if self.store is None or self.store.current is None:
             policy: Policy = RandomPolicy(self.action_dim, seed=self.seed + 1)
-        else:
-            policy = PlannerPolicy(bundle, self.m.planner, self.m.planner_config, self.seed + 1, noise=0.0)
+        else:  # a fresh controller on the same models, no exploration noise
+            policy = ControlPolicy(self._control_loop(self.seed + 1))
         returns = evaluate(self.eval_env, policy, self.config.eval.episodes, desc=f"eval@{point}",
                            progress=self.progress)
         row = self.log.add_eval(point, point * self.frame_skip, returns)

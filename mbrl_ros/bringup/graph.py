@@ -20,17 +20,45 @@ class LaunchArgument:
     description: str
 
 
+NODE_NAMES = ("sim", "controller", "logger", "trainer")
+# Managed (lifecycle) nodes: the launch files start them as launch_ros LifecycleNode.
+MANAGED_NODES = frozenset({"controller"})
+
+
+def node_executable(name: str) -> str:
+    """The console script of node `name` (`ros2 run mbrl_ros <executable>`)."""
+    return f"{name}_node"
+
+
+def node_module(name: str) -> str:
+    """The module of node `name`: its main() and its PARAMETERS table (mbrl_ros.params)."""
+    return f"mbrl_ros.nodes.{node_executable(name)}"
+
+
 @dataclass
 class NodeSpec:
-    """One node process: which entry point, which parameters, which remappings."""
+    """One node process: which node, which parameters, which remappings.
 
-    name: str  # node name (also the section in the params file)
-    module: str  # python module with main(); `ros2 run` uses `executable`
-    executable: str  # console script installed in lib/mbrl_ros
+    The node name is also its section in the params file; its console script (`ros2 run`) is
+    `<name>_node` and its module (`python -m`) `mbrl_ros.nodes.<name>_node`.
+    """
+
+    name: str
     params_file: Path
     parameters: dict = field(default_factory=dict)  # overrides on top of params_file
     remappings: list[tuple[str, str]] = field(default_factory=list)
-    lifecycle: bool = False  # a managed node: launch files start it as launch_ros LifecycleNode
+
+    @property
+    def executable(self) -> str:
+        return node_executable(self.name)
+
+    @property
+    def module(self) -> str:
+        return node_module(self.name)
+
+    @property
+    def lifecycle(self) -> bool:
+        return self.name in MANAGED_NODES
 
     def ros_args(self) -> list[str]:
         """The `--ros-args ...` tail that gives this node its name, parameters and remappings."""
@@ -82,10 +110,9 @@ ROBOT_ARGUMENTS: dict[str, LaunchArgument] = {
     "joint_states_topic": LaunchArgument("/joint_states", "the robot's joint states topic"),
     "command_topic": LaunchArgument("/forward_command_controller/commands",
                                     "ros2_control forward_command_controller commands topic"),
-    "lifecycle": LaunchArgument("true", "run the controller as a managed (lifecycle) node: commands only while "
-                                "active, one zero command on deactivate (false: the plain controller_node)"),
-    "autostart": LaunchArgument("true", "lifecycle controller configures and activates itself; false: it waits "
-                                "unconfigured for a lifecycle manager (`ros2 lifecycle set /controller configure`)"),
+    "autostart": LaunchArgument("true", "the (lifecycle) controller configures and activates itself; false: it "
+                                "waits unconfigured for a lifecycle manager "
+                                "(`ros2 lifecycle set /controller configure`)"),
     "record": LaunchArgument("false", "run the logger (rosbag2 MCAP)"),
     "train": LaunchArgument("false", "run the online trainer (off on hardware by default)"),
     "data_dir": LaunchArgument("mbrl_data", "where bags, checkpoints and new models go"),
@@ -115,19 +142,18 @@ def sim_graph(given: dict[str, str] | None = None) -> list[NodeSpec]:
     store = a["model_store"] or str(default_model_store(a["env_id"]))
     common = {"use_sim_time": True}
     nodes = [
-        NodeSpec("sim", "mbrl_ros.nodes.sim_node", "sim_node", params,
+        NodeSpec("sim", params,
                  {"use_sim_time": False, "env_id": a["env_id"], "real_time_factor": float(a["real_time_factor"])}),
-        NodeSpec("controller", "mbrl_ros.nodes.controller_node", "controller_node", params,
+        NodeSpec("controller", params,
                  {**common, "planner": a["planner"], "model_store": store,
                   "watch_store": str(data / "models") if _truthy(a["train"]) else ""}),
     ]
     if _truthy(a["record"]):
-        nodes.append(NodeSpec("logger", "mbrl_ros.nodes.logger_node", "logger_node", params,
-                              {**common, "output_dir": str(data / "bags")}))
+        nodes.append(NodeSpec("logger", params, {**common, "output_dir": str(data / "bags")}))
         if _truthy(a["train"]):
             # The trainer reads bags and needs no sim time; subscribed to /clock it would pay
             # for every message (docs/nodes.md, "/clock").
-            nodes.append(NodeSpec("trainer", "mbrl_ros.nodes.trainer_node", "trainer_node", params,
+            nodes.append(NodeSpec("trainer", params,
                                   {"use_sim_time": False, "env_id": a["env_id"], "bag_dir": str(data / "bags"),
                                    "work_dir": str(data / "trainer"), "model_store": str(data / "models"),
                                    "init_from": store}))
@@ -141,20 +167,17 @@ def robot_graph(given: dict[str, str] | None = None) -> list[NodeSpec]:
     data = Path(a["data_dir"]).expanduser().absolute()
     remap = [("/camera/image_raw", a["camera_topic"]), ("/joint_states", a["joint_states_topic"]),
              ("/mbrl/commands", a["command_topic"])]
-    managed = _truthy(a["lifecycle"])
-    module, executable = ("mbrl_ros.nodes.controller_lifecycle_node", "controller_lifecycle_node") if managed \
-        else ("mbrl_ros.nodes.controller_node", "controller_node")
-    nodes = [NodeSpec("controller", module, executable, params,
+    nodes = [NodeSpec("controller", params,
                       {"use_sim_time": False, "planner": a["planner"],
                        **({"model_store": a["model_store"]} if a["model_store"] else {}),
                        "watch_store": str(data / "models") if _truthy(a["train"]) else "",
-                       **({"autostart": _truthy(a["autostart"])} if managed else {})},
-                      remap, lifecycle=managed)]
+                       "autostart": _truthy(a["autostart"])},
+                      remap)]
     if _truthy(a["record"]):
-        nodes.append(NodeSpec("logger", "mbrl_ros.nodes.logger_node", "logger_node", params,
+        nodes.append(NodeSpec("logger", params,
                               {"use_sim_time": False, "output_dir": str(data / "bags")}, remap))
         if _truthy(a["train"]):
-            nodes.append(NodeSpec("trainer", "mbrl_ros.nodes.trainer_node", "trainer_node", params,
+            nodes.append(NodeSpec("trainer", params,
                                   {"use_sim_time": False, "bag_dir": str(data / "bags"),
                                    "work_dir": str(data / "trainer"), "model_store": str(data / "models")}))
     return nodes

@@ -1,7 +1,8 @@
 """Shared helper for sim.launch.py and robot.launch.py: mbrl_ros.bringup.graph -> launch_ros Nodes.
 
-A NodeSpec with `lifecycle` (the robot graph's controller, launch argument lifecycle:=true)
-becomes a launch_ros LifecycleNode, so launch event handlers and `ros2 lifecycle` can drive it.
+A managed node (NodeSpec.lifecycle: the controller, in every graph) becomes a launch_ros
+LifecycleNode, so launch event handlers and `ros2 lifecycle` can drive it; with its `autostart`
+parameter (default true) it configures and activates itself.
 """
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction

@@ -28,6 +28,7 @@ from . import ros_messages
 log = logging.getLogger(__name__)
 
 STORAGE = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}
+ON_FULL = ("stop", "delete_oldest")  # what SegmentedBagWriter does at its disk cap
 LOCK_NAME = ".recording.lock"
 
 
@@ -145,7 +146,7 @@ class SegmentedBagWriter:
                  max_total_bytes: Optional[int] = None, on_full: str = "stop",
                  split_topic: Optional[str] = None,
                  on_segment_closed: Optional[Callable[[Path], None]] = None):
-        if on_full not in ("stop", "delete_oldest"):
+        if on_full not in ON_FULL:
             raise ValueError(f"on_full must be 'stop' or 'delete_oldest', got '{on_full}'")
         if max_segment_s <= 0 or max_segment_bytes <= 0:
             raise ValueError("max_segment_s and max_segment_bytes must be > 0")

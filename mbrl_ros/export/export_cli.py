@@ -5,12 +5,15 @@ import argparse
 import sys
 from pathlib import Path
 
+from mbrl_ros.runtime.manifest import DEFAULT_FUSED_HORIZON
+
 
 def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", required=True, type=Path, help="world-model checkpoint (.pt)")
     parser.add_argument("--store", required=True, type=Path, help="model store directory (holds CURRENT)")
-    parser.add_argument("--horizon", type=int, default=None,
-                        help="fixed horizon of the fused imagine graph (default: the model config's)")
+    parser.add_argument("--fused-horizon", type=int, default=DEFAULT_FUSED_HORIZON,
+                        help="steps the imagine graph unrolls in one call: the CEM/MPPI horizon the bundle "
+                             f"serves at full speed (default {DEFAULT_FUSED_HORIZON})")
     parser.add_argument("--keep", type=int, default=3, help="published versions to keep (CURRENT always kept)")
     parser.add_argument("--tol", type=float, default=1e-4,
                         help="max scaled |onnx - torch| allowed (10x that for the free-running 50-step rollouts)")
@@ -23,11 +26,11 @@ def run(args: argparse.Namespace) -> int:
     from mbrl_ros.export.publish import export_checkpoint
     from mbrl_ros.runtime.manifest import BundleError
 
-    if args.horizon is not None and args.horizon < 1:
-        print(f"mbrl-ros export: --horizon must be >= 1, got {args.horizon}", file=sys.stderr)
+    if args.fused_horizon < 1:
+        print(f"mbrl-ros export: --fused-horizon must be >= 1, got {args.fused_horizon}", file=sys.stderr)
         return 2
     try:
-        result = export_checkpoint(args.checkpoint, args.store, horizon=args.horizon, keep=args.keep,
+        result = export_checkpoint(args.checkpoint, args.store, fused_horizon=args.fused_horizon, keep=args.keep,
                                    tol=args.tol, publish=not args.no_publish)
     except ParityError as exc:
         print(f"mbrl-ros export: NOT published: {exc}", file=sys.stderr)

@@ -49,27 +49,27 @@ class StepGraph(nn.Module):
 
 
 class ImagineGraph(nn.Module):
-    """`horizon` imagined steps unrolled: h, z, actions [B,H,A] -> rewards, values [B,H].
+    """`fused_horizon` imagined steps unrolled: h, z, actions [B,H,A] -> rewards, values [B,H].
 
     No continuation head here: planners score sequences with rewards and values
     only, and on CPU the cont MLP would be ~15% of the rollout's arithmetic.
     (`step` still outputs cont.)
 
-    Unrolled at trace time (a Python loop), so the graph has a fixed horizon and
+    Unrolled at trace time (a Python loop), so the graph has a fixed length and
     no Loop operator: ORT fuses and plans the whole rollout as one graph.
     """
 
-    def __init__(self, world_model, horizon: int):
+    def __init__(self, world_model, fused_horizon: int):
         super().__init__()
-        if horizon < 1:
-            raise ValueError(f"horizon must be >= 1, got {horizon}")
+        if fused_horizon < 1:
+            raise ValueError(f"fused_horizon must be >= 1, got {fused_horizon}")
         self.wm = world_model
-        self.horizon = int(horizon)
+        self.fused_horizon = int(fused_horizon)
 
     def forward(self, h, z, actions):
         actions = torch.clamp(actions, -1.0, 1.0)
         rewards, values = [], []
-        for t in range(self.horizon):
+        for t in range(self.fused_horizon):
             h, z = self.wm.prior_step(h, z, actions[:, t], sample=False)
             reward = self.wm.reward(h, z)
             rewards.append(reward)

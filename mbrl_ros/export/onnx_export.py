@@ -23,13 +23,21 @@ from mbrl_ros.spec import ActionSpec
 
 OPSET = 17
 B = mf.BATCH
+DEFAULT_FUSED_HORIZON = mf.DEFAULT_FUSED_HORIZON
+
+
+def check_fused_horizon(value) -> int:
+    """A fused horizon as an int >= 1, or ValueError naming the bad value."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"fused_horizon must be an integer >= 1, got {value!r}")
+    return int(value)
 
 
 def _io(names, dtypes, shapes) -> list[dict]:
     return [{"name": n, "dtype": d, "shape": list(s)} for n, d, s in zip(names, dtypes, shapes)]
 
 
-def graph_specs(wm, horizon: int) -> dict[str, dict]:
+def graph_specs(wm, fused_horizon: int) -> dict[str, dict]:
     """Per graph: its module, example inputs, and the manifest's input/output descriptions."""
     dh, dz, a, j = wm.deter_dim, wm.stoch_dim, wm.action_dim, wm.obs_spec.joint_dim
     n = 2  # example batch; the batch axis is exported as dynamic
@@ -51,9 +59,10 @@ def graph_specs(wm, horizon: int) -> dict[str, dict]:
         "step": dict(module=StepGraph(wm), example=[*state_in, torch.zeros(n, a)],
                      inputs=_io(mf.STEP_INPUTS, f32(3), [[B, dh], [B, dz], [B, a]]),
                      outputs=_io(mf.STEP_OUTPUTS, f32(5), [[B, dh], [B, dz], [B], [B], [B]])),
-        "imagine": dict(module=ImagineGraph(wm, horizon), example=[*state_in, torch.zeros(n, horizon, a)],
-                        inputs=_io(mf.IMAGINE_INPUTS, f32(3), [[B, dh], [B, dz], [B, horizon, a]]),
-                        outputs=_io(mf.IMAGINE_OUTPUTS, f32(2), [[B, horizon]] * 2)),
+        "imagine": dict(module=ImagineGraph(wm, fused_horizon),
+                        example=[*state_in, torch.zeros(n, fused_horizon, a)],
+                        inputs=_io(mf.IMAGINE_INPUTS, f32(3), [[B, dh], [B, dz], [B, fused_horizon, a]]),
+                        outputs=_io(mf.IMAGINE_OUTPUTS, f32(2), [[B, fused_horizon]] * 2)),
     }
 
 
@@ -79,21 +88,24 @@ def _write(path: Path, data: bytes) -> str:
     return mf.sha256_bytes(data)
 
 
-def write_bundle(wm, out_dir: Path, version: str, horizon: Optional[int] = None, training_step: int = 0,
-                 action_spec: Optional[ActionSpec] = None, source_data: Any = None) -> mf.Manifest:
+def write_bundle(wm, out_dir: Path, version: str, fused_horizon: int = DEFAULT_FUSED_HORIZON,
+                 training_step: int = 0, action_spec: Optional[ActionSpec] = None,
+                 source_data: Any = None) -> mf.Manifest:
     """Export all graphs of `wm` (a WorldModel, eval mode) into `out_dir` with its manifest.
 
-    horizon: the fused imagine graph's fixed horizon (default: the model config's).
+    fused_horizon: the steps the `imagine` graph unrolls in one call, recorded as the
+        manifest's sizes.fused_horizon: the CEM/MPPI horizon the bundle serves at full speed.
+        Independent of the model's training `imagination_horizon`.
     """
     wm = wm.eval()
-    horizon = int(horizon or wm.config.horizon)
+    fused_horizon = check_fused_horizon(fused_horizon)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     action_spec = action_spec or ActionSpec(wm.action_dim)
     if action_spec.dim != wm.action_dim:
         raise ValueError(f"action_spec has dim {action_spec.dim}, the model {wm.action_dim}")
     graphs = {}
-    for name, spec in graph_specs(wm, horizon).items():
+    for name, spec in graph_specs(wm, fused_horizon).items():
         data = export_graph(spec["module"], spec["example"], spec["inputs"], spec["outputs"])
         graphs[name] = {"file": f"{name}.onnx", "sha256": _write(out_dir / f"{name}.onnx", data),
                         "inputs": spec["inputs"], "outputs": spec["outputs"]}
@@ -108,7 +120,7 @@ def write_bundle(wm, out_dir: Path, version: str, horizon: Optional[int] = None,
         "source_data": source_data, "obs_spec": wm.obs_spec.to_dict(), "action_spec": action_spec.to_dict(),
         "has_value": bool(wm.has_value), "world_model_config": wm.config.to_dict(),
         "sizes": {"deter": wm.deter_dim, "stoch": wm.stoch_dim, "embed": wm.embed_dim,
-                  "action": wm.action_dim, "horizon": horizon},
+                  "action": wm.action_dim, "fused_horizon": fused_horizon},
         "normalisation": "in-graph: raw uint8 image and raw joints go in; symlog/scaling live in the graphs",
         "opset": OPSET, "torch_version": torch.__version__,
         "graphs": graphs, "files": {"initial_state": init},
@@ -119,5 +131,5 @@ def write_bundle(wm, out_dir: Path, version: str, horizon: Optional[int] = None,
 
 
 def write_manifest(out_dir: Path, raw: dict) -> None:
-    """(Re)write manifest.json (e.g. once parity figures are known), fsynced."""
-    _write(Path(out_dir) / MANIFEST, json.dumps(raw, indent=1, sort_keys=True).encode())
+    """(Re)write manifest.json (e.g. once parity figures are known), sealed with its checksum, fsynced."""
+    _write(Path(out_dir) / MANIFEST, json.dumps(mf.seal(raw), indent=1, sort_keys=True).encode())

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from mbrl_ros.runtime.bundle import ModelBundle
-from mbrl_ros.runtime.latent import LatentState
+from mbrl_ros.runtime.latent import LatentState, imagine_by_steps
 
 DEFAULT_TOL = 1e-4
 ROLLOUT_FACTOR = 10.0
@@ -138,12 +138,17 @@ def measure_parity(wm, bundle: ModelBundle, steps: int = 50, batch: int = 4, see
                                         (value, ref[3]), (cont, ref[4])))
     report["step_single"], report[f"step_rollout_{steps}"] = single, rollout
 
-    # The fused graph (its fixed horizon) and a `steps`-long imagine (step fallback if it differs).
-    for horizon, key in ((bundle.manifest.horizon, "imagine_fused"), (steps, f"imagine_{steps}")):
-        if key == f"imagine_{steps}" and horizon == bundle.manifest.horizon:
-            key = "imagine_fused"
+    # The fused graph (its fixed length) and a `steps`-long imagine through the step loop the
+    # runtime uses for other lengths (skipped when `steps` is the fused length).
+    fused = bundle.manifest.fused_horizon
+    for horizon, key in ((fused, "imagine_fused"), (steps, f"imagine_{steps}")):
+        if key == f"imagine_{steps}" and horizon == fused:
+            continue
         actions = np.resize(np.moveaxis(data.actions, 0, 1), (batch, horizon, wm.action_dim))
-        rewards, values = bundle.latent.imagine(LatentState(sh, sz), actions)
+        if horizon == fused:
+            rewards, values = bundle.latent.imagine(LatentState(sh, sz), actions)
+        else:
+            rewards, values = imagine_by_steps(bundle.latent, LatentState(sh, sz), actions)
         th, tz = sh, sz
         ref_r, ref_v = [], []
         for t in range(horizon):

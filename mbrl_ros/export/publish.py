@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from mbrl_ros.export.onnx_export import write_bundle, write_manifest
+from mbrl_ros.export.onnx_export import DEFAULT_FUSED_HORIZON, write_bundle, write_manifest
 from mbrl_ros.export.parity import DEFAULT_TOL, ROLLOUT_FACTOR, check_parity
 from mbrl_ros.runtime.bundle import load_bundle
 from mbrl_ros.runtime.sessions import CPU, SessionConfig
@@ -69,10 +69,12 @@ def prune(store: Path, keep: int) -> list[str]:
     return removed
 
 
-def export_to_store(wm, store: Path, horizon: Optional[int] = None, training_step: int = 0,
+def export_to_store(wm, store: Path, fused_horizon: int = DEFAULT_FUSED_HORIZON, training_step: int = 0,
                     action_spec: Optional[ActionSpec] = None, source_data: Any = None, publish: bool = True,
                     keep: int = 3, tol: float = DEFAULT_TOL, reference=None, parity_steps: int = 50) -> ExportResult:
     """Export `wm` into `store` as a new version, parity-checked; publish it unless `publish=False`.
+
+    fused_horizon: steps the `imagine` graph unrolls in one call (write_bundle).
 
     reference: the torch model parity is measured against (default `wm` itself; tests
         pass a different one to prove a mismatching bundle is never published).
@@ -87,7 +89,7 @@ def export_to_store(wm, store: Path, horizon: Optional[int] = None, training_ste
         version = version_name(max(existing, default=0) + 1, training_step)
         tmp = store / f"{TMP_PREFIX}{version}-{os.getpid()}"
         try:
-            manifest = write_bundle(wm, tmp, version, horizon=horizon, training_step=training_step,
+            manifest = write_bundle(wm, tmp, version, fused_horizon=fused_horizon, training_step=training_step,
                                     action_spec=action_spec, source_data=source_data)
             bundle = load_bundle(tmp, SessionConfig(providers=(CPU,)))
             report = check_parity(reference if reference is not None else wm, bundle, tol=tol,

@@ -1,22 +1,28 @@
-"""Small rclpy helpers shared by the nodes: parameters with descriptors, QoS, stamps, main()."""
+"""Small rclpy helpers shared by the nodes: parameters from their tables, QoS, stamps, main()."""
 from __future__ import annotations
 
 import ctypes
+import signal
 import sys
 import threading
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import rclpy
-from rcl_interfaces.msg import ParameterDescriptor, ParameterType
+from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType,
+                                SetParametersResult)
 from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy_impl
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, HistoryPolicy, DurabilityPolicy, qos_profile_sensor_data
+from rclpy.signals import SignalHandlerOptions
 
-_TYPES = {
-    bool: ParameterType.PARAMETER_BOOL,
-    int: ParameterType.PARAMETER_INTEGER,
-    float: ParameterType.PARAMETER_DOUBLE,
-    str: ParameterType.PARAMETER_STRING,
+from mbrl_ros.params import Param
+
+ROS_TYPES = {
+    "bool": ParameterType.PARAMETER_BOOL,
+    "integer": ParameterType.PARAMETER_INTEGER,
+    "double": ParameterType.PARAMETER_DOUBLE,
+    "string": ParameterType.PARAMETER_STRING,
+    "string_array": ParameterType.PARAMETER_STRING_ARRAY,
 }
 
 SENSOR_QOS = qos_profile_sensor_data  # best effort, keep last 5: cameras and joint states
@@ -25,24 +31,63 @@ EVENT_QOS = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE, history
                        durability=DurabilityPolicy.VOLATILE)
 
 
-def declare(node: Node, spec: dict[str, tuple[Any, str]]) -> dict[str, Any]:
-    """Declare parameters {name: (default, description)} with typed descriptors; return their values.
+def descriptor_for(param: Param) -> ParameterDescriptor:
+    """The rclpy descriptor of a parameter: type, description with unit and choices, range, and
+    read_only unless it is live (so `ros2 param set` on it is refused with a reason)."""
+    descriptor = ParameterDescriptor(name=param.name, type=ROS_TYPES[param.type], description=param.summary(),
+                                     read_only=not param.live)
+    if param.choices:
+        descriptor.additional_constraints = "one of: " + " | ".join(param.choices)
+    if param.range is not None and param.type == "double":
+        descriptor.floating_point_range = [FloatingPointRange(from_value=float(param.range[0]),
+                                                              to_value=float(param.range[1]), step=0.0)]
+    elif param.range is not None:
+        descriptor.integer_range = [IntegerRange(from_value=int(param.range[0]), to_value=int(param.range[1]),
+                                                 step=1)]
+    return descriptor
 
-    A list default declares a string/double/integer array by its first element's type.
+
+def declare(node: Node, params: Mapping[str, Param]) -> dict[str, Any]:
+    """Declare the parameters of a table with their descriptors; return their values.
+
+    The values given at start-up (parameter file, -p) are checked against the table: a wrong type
+    or a value outside the range is refused by rclpy, one outside the choices here (ValueError).
     """
     values = {}
-    for name, (default, description) in spec.items():
-        if isinstance(default, list):
-            kind = {str: ParameterType.PARAMETER_STRING_ARRAY, float: ParameterType.PARAMETER_DOUBLE_ARRAY,
-                    int: ParameterType.PARAMETER_INTEGER_ARRAY}[type(default[0]) if default else str]
-        else:
-            kind = _TYPES[type(default)]
-        descriptor = ParameterDescriptor(description=description, type=kind)
-        if name == "use_sim_time":
-            continue  # declared by rclpy itself
-        node.declare_parameter(name, default, descriptor)
-        values[name] = node.get_parameter(name).value
+    for name, param in params.items():
+        node.declare_parameter(name, param.default, descriptor_for(param))
+        values[name] = param.check(node.get_parameter(name).value)
     return values
+
+
+def accept_live_changes(node: Node, params: Mapping[str, Param], apply: Callable[[dict[str, Any]], None]) -> None:
+    """Make the table's live parameters take effect when set on the running node (`ros2 param set`,
+    the SetParameters service): `apply({name: value})` applies them, or raises ValueError to refuse
+    them all with its message as the reason. rclpy refuses read-only ones, wrong types and values
+    out of range before this callback runs; values outside the choices are refused here."""
+
+    def on_set(parameters) -> SetParametersResult:
+        changes = {}
+        for parameter in parameters:
+            param = params.get(parameter.name)
+            if param is None:
+                continue  # rclpy's own (use_sim_time): not ours to judge
+            if not param.live:
+                return SetParametersResult(successful=False, reason=f"{param.name} is read-only: set it at start-up")
+            try:
+                changes[param.name] = param.check(list(parameter.value) if param.type == "string_array"
+                                                  else parameter.value)
+            except ValueError as exc:
+                return SetParametersResult(successful=False, reason=str(exc))
+        if changes:
+            try:
+                apply(changes)
+            except ValueError as exc:
+                return SetParametersResult(successful=False, reason=str(exc))
+            node.get_logger().info("parameters set: " + ", ".join(f"{k}={v!r}" for k, v in changes.items()))
+        return SetParametersResult(successful=True)
+
+    node.add_on_set_parameters_callback(on_set)
 
 
 def publish_status(node: Node, publisher, name: str, level: int, message: str, values: dict) -> None:
@@ -114,13 +159,28 @@ class BackgroundSpinner:
         self.executor.shutdown(timeout_sec=0)
 
 
-def run(node_factory: Callable[[], Node], spin: Callable[[Node], None] | None = None) -> int:
-    """main() body for a node: init, build, spin until Ctrl-C / shutdown, clean up, exit code."""
-    rclpy.init(args=sys.argv)
+def run(node_factory: Callable[[], Node], spin: Callable[[Node], None] | None = None,
+        stop_in_context: bool = False) -> int:
+    """main() body for a node: init, build, spin until Ctrl-C / shutdown, clean up, exit code.
+
+    stop_in_context: SIGINT and SIGTERM end the spin while the ROS context is still up, so the
+    node's close() can still talk (the controller's final zero command). rclpy's own signal
+    handlers shut the context down first, after which nothing can be published.
+    """
+    stop = threading.Event()
+    previous = {}
+    if stop_in_context:
+        rclpy.init(args=sys.argv, signal_handler_options=SignalHandlerOptions.NO)
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous[signum] = signal.signal(signum, lambda *_: stop.set())
+        spin = spin or (lambda node: spin_until(node, stop))
+    else:
+        rclpy.init(args=sys.argv)
     node = None
     try:
         node = node_factory()
-        (spin or rclpy.spin)(node)
+        if not stop.is_set():  # a signal during construction: stop right away
+            (spin or rclpy.spin)(node)
     except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
         pass
     except RCLError as exc:
@@ -145,7 +205,21 @@ def run(node_factory: Callable[[], Node], spin: Callable[[Node], None] | None = 
             node.destroy_node()
         if rclpy.ok():
             rclpy.shutdown()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     return 0
+
+
+def spin_until(node: Node, stop: threading.Event, poll_s: float = 0.1) -> None:
+    """Spin `node` until `stop` is set (checked every `poll_s`) or its context ends."""
+    executor = rclpy.executors.SingleThreadedExecutor(context=node.context)
+    executor.add_node(node)
+    try:
+        while not stop.is_set() and node.context.ok():
+            executor.spin_once(timeout_sec=poll_s)
+    finally:
+        executor.remove_node(node)
+        executor.shutdown(timeout_sec=0)
 
 
 def _fatal(node: Node | None, exc: Exception) -> int:

@@ -8,112 +8,210 @@ the robot's limits. Publishes std_msgs/Float64MultiArray on /mbrl/commands
 (remap onto a ros2_control forward_command_controller), diagnostics on
 /diagnostics, and offers /mbrl/controller/enable (std_srvs/SetBool).
 
-Two nodes over the same logic (ControllerLogic): ControllerNode, running from
-construction (executable controller_node), and LifecycleControllerNode, a managed
-node driven through configure/activate/deactivate/cleanup (controller_lifecycle_node,
-module mbrl_ros.nodes.controller_lifecycle_node; docs/nodes.md).
+A managed (lifecycle) node. With `autostart` (the default) it configures and
+activates itself at start-up, so `ros2 run mbrl_ros controller_node` controls
+straight away; with autostart:=false it waits for a lifecycle manager or
+`ros2 lifecycle set /controller configure|activate` (docs/nodes.md).
 """
 from __future__ import annotations
 
 import functools
-import json
 import logging
 from pathlib import Path
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.duration import Duration
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
-from rclpy.node import Node
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float64MultiArray, Int64
 from std_srvs.srv import SetBool
 
-from mbrl_ros.runtime.control import ControlConfig, ControlLoop, Observation, PreferredStore
-from mbrl_ros.nodes.common import (COMMAND_QOS, EVENT_QOS, SENSOR_QOS, declare, publish_status, run,
-                                   stamp_to_sec)
+from mbrl_ros.nodes.common import (COMMAND_QOS, EVENT_QOS, SENSOR_QOS, RCLError, accept_live_changes, declare,
+                                   publish_status, run, stamp_to_sec)
 from mbrl_ros.nodes.observation import image_to_rgb, joint_names_for, joints_from_state
+from mbrl_ros.params import Param, table
+from mbrl_ros.runtime.control import CONTROL_PARAMETERS, ControlConfig, ControlLoop, Observation, PreferredStore
 from mbrl_ros.runtime.model_store import ModelStore
-from mbrl_ros.runtime.sessions import SessionConfig
 from mbrl_ros.runtime.safety import zero_command
+from mbrl_ros.runtime.sessions import SessionConfig
 
 ZERO_ACK_TIMEOUT_S = 0.5  # how long a shutdown waits for the robot to acknowledge the final zero command
 
-PARAMETERS = {
-    "model_store": ("", "model bundle store to start from (a folder with CURRENT), e.g. the shipped models/reacher2d"),
-    "watch_store": ("", "store the online trainer publishes to; its models replace model_store's once they exist"),
-    "planner": ("cem", "cem | mcts | mppi"),
-    "planner_config": ("{}", "JSON object of planner config fields, e.g. {\"horizon\": 12}"),
-    "control_rate_hz": (20.0, "planning / command rate (node clock: sim time under use_sim_time)"),
-    "input_timeout_s": (0.25, "camera/joint inputs older than this are stale"),
-    "on_stale": ("zero", "command on stale or invalid inputs: zero | hold"),
-    "max_delta": (2.0, "largest change of the normalised [-1,1] action per tick (2: unlimited)"),
-    "planning_budget_s": (0.0, "planner deadline per tick; 0: 80% of the control period"),
-    "resize_images": (False, "resize camera frames to the model's image size instead of refusing them"),
-    "providers": (["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"],
-                  "ONNX Runtime execution providers by preference"),
-    "model_poll_s": (1.0, "how often to look for a newly published model"),
-    "seed": (0, "planner random seed"),
-}
+# The control parameters (mbrl_ros.runtime.control) and the node's own.
+PARAMETERS = table(
+    CONTROL_PARAMETERS,
+    Param("model_store", "string", "", "model bundle store to start from (a folder with CURRENT), e.g. the "
+          "shipped models/reacher2d; required"),
+    Param("watch_store", "string", "", "store the online trainer publishes to; its models replace "
+          "model_store's once they exist"),
+    Param("resize_images", "bool", False, "resize camera frames to the model's image size instead of refusing "
+          "them", live=True),
+    Param("providers", "string_array", ["TensorrtExecutionProvider", "CUDAExecutionProvider",
+                                        "CPUExecutionProvider"], "ONNX Runtime execution providers by preference"),
+    Param("model_poll_s", "double", 1.0, "how often to look for a newly published model", range=(0.05, 3600.0),
+          unit="s"),
+    Param("autostart", "bool", True, "configure and activate at start-up; false: wait unconfigured for a "
+          "lifecycle manager (change_state)"),
+)
 
 
-LIFECYCLE_PARAMETERS = {
-    "autostart": (False, "lifecycle controller only: configure and activate itself at start-up (no lifecycle "
-                         "manager needed, e.g. `mbrl-ros launch robot`); false: wait unconfigured for "
-                         "change_state requests"),
-}
+def _transition(name: str):
+    """Wrap a lifecycle callback so that an exception is logged before it becomes ERROR
+    (rclpy turns it into ERROR without a word; on_error then releases everything)."""
+    def wrap(callback):
+        @functools.wraps(callback)
+        def wrapped(self, state):
+            try:
+                return callback(self, state)
+            except Exception as exc:  # noqa: BLE001 - report, never crash the node
+                self.get_logger().error(f"{name} failed: {type(exc).__name__}: {exc}")
+                return TransitionCallbackReturn.ERROR
+        return wrapped
+    return wrap
 
 
-class ControllerLogic:
-    """What the controller does, shared by ControllerNode (plain) and LifecycleControllerNode (managed).
+class ControllerNode(LifecycleNode):
+    """The controller, a managed node.
 
-    Mixed into an rclpy Node: `_configure` loads the model store and creates the
-    subscriptions, publishers, service and diagnostics timer; `_start_control` /
-    `_stop_control` run and stop the control timer; `_release` undoes `_configure`.
+    unconfigured --configure--> inactive: parameters read, model store loaded, subscriptions,
+        the (lifecycle) command publisher, /mbrl/controller/enable and diagnostics created;
+        no commands. A missing/unusable store or bad parameters: FAILURE, stays unconfigured.
+    inactive --activate--> active: fresh belief and plan, control timer started, commands published.
+    active --deactivate--> inactive: timer stopped, one zero command (zero_command) published, then none.
+    inactive --cleanup--> unconfigured: everything from configure destroyed, model store released.
+    any --shutdown--> finalized: as deactivate (when active) + cleanup. Ctrl-C, SIGTERM and a fatal
+        error end the process through this transition too (close()), so the zero command goes out.
+    Live parameters (mbrl_ros.runtime.control.CONTROL_PARAMETERS, resize_images) take effect when set.
     """
 
-    store = None
-    loop = None
-    timer = None
-    pub_cmd = None
-    active = False  # commands are being published (plain node: always, once built)
+    def __init__(self):
+        super().__init__("controller")
+        self.store = self.loop = self.timer = self.pub_cmd = None
+        self.active = False  # commands are being published
+        self.finalized = False
+        self.resize = False
+        self._entities = []  # (destroy function, entity) created by configure, undone by _release
+        settings = declare(self, PARAMETERS)
+        ControlConfig.from_parameters(settings)  # bad values end the node here, whatever autostart says
+        accept_live_changes(self, PARAMETERS, self._apply_live)
+        if settings["autostart"]:
+            if self.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+                raise RuntimeError("autostart: configure failed (see the error above)")
+            if self.trigger_activate() != TransitionCallbackReturn.SUCCESS:
+                raise RuntimeError("autostart: activate failed (see the error above)")
+        else:
+            self.get_logger().info("unconfigured; waiting for configure (lifecycle change_state)")
 
-    def _configure(self, p: dict, create_command_publisher) -> None:
+    def _settings(self) -> dict:
+        return {name: self.get_parameter(name).value for name in PARAMETERS}
+
+    # ------------------------------------------------------------ parameters
+    def _apply_live(self, changes: dict) -> None:
+        """Live parameter changes (on the executor thread, between ticks); ValueError refuses them."""
+        control = {name: value for name, value in changes.items() if name in CONTROL_PARAMETERS}
+        if self.loop is None:  # unconfigured: check now, configure reads them
+            ControlConfig.from_parameters({**self._settings(), **control})
+        else:
+            rate = self.loop.config.control_rate_hz
+            config = self.loop.reconfigure(control)
+            if config.control_rate_hz != rate and self.timer is not None:
+                self._stop_control()
+                self._start_control()
+        if "resize_images" in changes:
+            self.resize = bool(changes["resize_images"])
+
+    # ------------------------------------------------------------ lifecycle
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        try:
+            self._configure(self._settings())
+        except Exception as exc:  # noqa: BLE001 - a bad store/parameter is a failed transition, not a crash
+            self.get_logger().error(f"configure failed: {type(exc).__name__}: {exc}")
+            self._release()
+            return TransitionCallbackReturn.FAILURE
+        self.get_logger().info(f"configured ({self._describe()}); inactive: no commands until activated")
+        return super().on_configure(state)
+
+    @_transition("activate")
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.loop.reset()  # fresh belief and plan; the rate limit starts from the zero the robot last got
+        result = super().on_activate(state)  # enables the command publisher
+        if result == TransitionCallbackReturn.SUCCESS:
+            self._start_control()
+            self.get_logger().info(f"active: controlling with {self._describe()}")
+        return result
+
+    @_transition("deactivate")
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._stop_control()
+        self._publish_zero()  # while the publisher is still enabled
+        self.get_logger().info("inactive: published one zero command, control stopped")
+        return super().on_deactivate(state)
+
+    @_transition("cleanup")
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._release()
+        self.get_logger().info("cleaned up: model store released")
+        return super().on_cleanup(state)
+
+    @_transition("shutdown")
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.finalized = True
+        if self.active:
+            self._stop_control()
+            self._publish_zero(before_release=True)
+        self._release()
+        self.get_logger().info(f"shut down from {state.label}")
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.get_logger().error(f"error in a transition from {state.label}: stopping control, releasing the "
+                                "model store; back to unconfigured")
+        try:
+            if self.active and self.pub_cmd is not None:
+                self._stop_control()
+                self._publish_zero(before_release=True)
+        finally:
+            self._release()
+        return TransitionCallbackReturn.SUCCESS  # -> unconfigured
+
+    def close(self) -> None:
+        """The end of the process (Ctrl-C, SIGTERM, a fatal error; mbrl_ros.nodes.common.run): the
+        shutdown transition, so an active controller's last command is the zero command."""
+        if self.finalized:
+            return
+        try:
+            self.trigger_shutdown()
+        except RCLError as exc:  # no shutdown transition from here (the context is gone): release anyway
+            self.get_logger().error(f"shutdown transition failed ({exc}); releasing without it")
+            self._stop_control()
+            self._release_store()
+
+    # ------------------------------------------------------------ configure / release
+    def _configure(self, settings: dict) -> None:
         """Load the model store, build the control loop and the node's ROS interfaces.
 
         Raises (ValueError, BundleError, ...) before creating any ROS entity when the
         parameters or the model store are unusable; nothing is left running then.
         """
         logging.basicConfig(level=logging.INFO)  # the runtime logs model swaps/refusals through `logging`
-        if not p["model_store"]:
+        if not settings["model_store"]:
             raise ValueError("parameter model_store is required (a folder with a CURRENT file)")
-        try:
-            planner_config = json.loads(p["planner_config"] or "{}")
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"planner_config is not JSON: {exc}") from exc
-        self.config = ControlConfig(planner=p["planner"], planner_config=planner_config,
-                                    control_rate_hz=float(p["control_rate_hz"]),
-                                    input_timeout_s=float(p["input_timeout_s"]), on_stale=p["on_stale"],
-                                    max_delta=float(p["max_delta"]), planning_budget_s=float(p["planning_budget_s"]),
-                                    seed=int(p["seed"]))
-        sessions = SessionConfig(providers=tuple(p["providers"]))
-        fallback = ModelStore(Path(p["model_store"]), session_config=sessions, required=True)
-        preferred = ModelStore(Path(p["watch_store"]), obs_spec=fallback.obs_spec, action_spec=fallback.action_spec,
-                               session_config=sessions) if p["watch_store"] else None
-        self.store = PreferredStore(fallback, preferred).start(float(p["model_poll_s"]))
-        try:
-            self.loop = ControlLoop(self.store, self.config)
-        except Exception:
-            self._release_store()
-            raise
+        config = ControlConfig.from_parameters(settings)
+        sessions = SessionConfig(providers=tuple(settings["providers"]))
+        fallback = ModelStore(Path(settings["model_store"]), session_config=sessions, required=True)
+        preferred = ModelStore(Path(settings["watch_store"]), obs_spec=fallback.obs_spec,
+                               action_spec=fallback.action_spec, session_config=sessions) \
+            if settings["watch_store"] else None
+        self.store = PreferredStore(fallback, preferred).start(float(settings["model_poll_s"]))
+        self.loop = ControlLoop(self.store, config)
         spec = self.store.current.obs_spec
         self.joint_names, self.with_velocity = joint_names_for(spec)
         self.image_size = spec.image_shape[:2] if spec.has_image else None
-        self.resize = bool(p["resize_images"])
+        self.resize = bool(settings["resize_images"])
         self.obs = Observation()
         self.input_errors = 0
         self.last_result = None
 
-        self._entities = []  # (destroy function, entity), undone by _release
         if spec.has_image:
             self._own(self.destroy_subscription,
                       self.create_subscription(Image, "/camera/image_raw", self._on_image, SENSOR_QOS))
@@ -121,8 +219,8 @@ class ControllerLogic:
                   self.create_subscription(JointState, "/joint_states", self._on_joints, SENSOR_QOS))
         self._own(self.destroy_subscription,
                   self.create_subscription(Int64, "/mbrl/episode", self._on_episode, EVENT_QOS))
-        self.pub_cmd = create_command_publisher(Float64MultiArray, "/mbrl/commands", COMMAND_QOS)
-        self._own(getattr(self, "destroy_lifecycle_publisher", self.destroy_publisher), self.pub_cmd)
+        self.pub_cmd = self._own(self.destroy_lifecycle_publisher,
+                                 self.create_lifecycle_publisher(Float64MultiArray, "/mbrl/commands", COMMAND_QOS))
         self.pub_diag = self._own(self.destroy_publisher, self.create_publisher(DiagnosticArray, "/diagnostics", 10))
         self._own(self.destroy_service, self.create_service(SetBool, "/mbrl/controller/enable", self._on_enable))
         self._own(self.destroy_timer, self.create_timer(1.0, self._publish_diagnostics))
@@ -132,11 +230,12 @@ class ControllerLogic:
         return entity
 
     def _describe(self) -> str:
-        return (f"{self.config.planner} at {self.config.control_rate_hz} Hz on model {self.store.current.version} "
+        config = self.loop.config
+        return (f"{config.planner} at {config.control_rate_hz} Hz on model {self.store.current.version} "
                 f"({self.store.diagnostics().get('providers')})")
 
     def _start_control(self) -> None:
-        self.timer = self.create_timer(1.0 / self.config.control_rate_hz, self._on_tick)
+        self.timer = self.create_timer(1.0 / self.loop.config.control_rate_hz, self._on_tick)
         self.active = True
 
     def _stop_control(self) -> None:
@@ -161,7 +260,7 @@ class ControllerLogic:
     def _release(self) -> None:
         """Undo `_configure`: stop control, destroy the ROS entities, stop and drop the model store."""
         self._stop_control()
-        for destroy, entity in reversed(getattr(self, "_entities", [])):
+        for destroy, entity in reversed(self._entities):
             destroy(entity)
         self._entities = []
         self.pub_cmd = None
@@ -218,7 +317,7 @@ class ControllerLogic:
         self.last_result = result
         if result.mode != "plan":
             self.get_logger().warning(f"{result.mode}: {result.reason}", throttle_duration_sec=2.0)
-        if result.latency_s > 1.0 / self.config.control_rate_hz:
+        if result.latency_s > 1.0 / self.loop.config.control_rate_hz:
             self.get_logger().warning(f"tick took {result.latency_s * 1e3:.0f} ms (> control period; model "
                                       f"{self.loop.belief.bundle.version})", throttle_duration_sec=1.0)
 
@@ -227,8 +326,9 @@ class ControllerLogic:
         values = {**self.loop.stats(), **{f"ticks_{k}": v for k, v in self.loop.counts.items()},
                   **self.store.diagnostics(), "input_errors": self.input_errors,
                   "joint_age_s": f"{now - self.obs.joints_stamp:.3f}", "image_age_s": f"{now - self.obs.image_stamp:.3f}",
-                  "planner": self.config.planner}
-        if not self.active:  # lifecycle node, inactive: configured, no commands
+                  "planner": self.loop.config.planner, "max_delta": self.loop.config.max_delta,
+                  "control_rate_hz": self.loop.config.control_rate_hz}
+        if not self.active:  # configured, not activated: no commands
             values["mode"] = "inactive"
             level, message = DiagnosticStatus.OK, "inactive (lifecycle): no commands until activated"
         else:
@@ -241,122 +341,8 @@ class ControllerLogic:
         publish_status(self, self.pub_diag, "mbrl_ros: controller", level, message, values)
 
 
-class ControllerNode(ControllerLogic, Node):
-    """The controller as a plain node: configured and publishing from construction until exit."""
-
-    def __init__(self):
-        Node.__init__(self, "controller")
-        self._configure(declare(self, PARAMETERS), self.create_publisher)
-        self._start_control()
-        self.get_logger().info(f"controlling with {self._describe()}")
-
-    def close(self) -> None:
-        self._release_store()
-
-
-def _transition(name: str):
-    """Wrap a lifecycle callback so that an exception is logged before it becomes ERROR
-    (rclpy turns it into ERROR without a word; on_error then releases everything)."""
-    def wrap(callback):
-        @functools.wraps(callback)
-        def wrapped(self, state):
-            try:
-                return callback(self, state)
-            except Exception as exc:  # noqa: BLE001 - report, never crash the node
-                self.get_logger().error(f"{name} failed: {type(exc).__name__}: {exc}")
-                return TransitionCallbackReturn.ERROR
-        return wrapped
-    return wrap
-
-
-class LifecycleControllerNode(ControllerLogic, LifecycleNode):
-    """The controller as a managed (lifecycle) node.
-
-    unconfigured --configure--> inactive: parameters read, model store loaded, subscriptions,
-        the (lifecycle) command publisher, /mbrl/controller/enable and diagnostics created;
-        no commands. A missing/unusable store or bad parameters: FAILURE, stays unconfigured.
-    inactive --activate--> active: fresh belief and plan, control timer started, commands published.
-    active --deactivate--> inactive: timer stopped, one zero command (zero_command) published, then none.
-    inactive --cleanup--> unconfigured: everything from configure destroyed, model store released.
-    any --shutdown--> finalized: as deactivate (when active) + cleanup.
-    With parameter autostart, the node runs configure and activate itself at start-up.
-    """
-
-    def __init__(self):
-        LifecycleNode.__init__(self, "controller")
-        declare(self, {**PARAMETERS, **LIFECYCLE_PARAMETERS})
-        if self.get_parameter("autostart").value:
-            if self.trigger_configure() != TransitionCallbackReturn.SUCCESS:
-                raise RuntimeError("autostart: configure failed (see the error above)")
-            if self.trigger_activate() != TransitionCallbackReturn.SUCCESS:
-                raise RuntimeError("autostart: activate failed (see the error above)")
-        else:
-            self.get_logger().info("unconfigured; waiting for configure (lifecycle change_state)")
-
-    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
-        p = {name: self.get_parameter(name).value for name in PARAMETERS}  # re-read: may change while unconfigured
-        try:
-            self._configure(p, self.create_lifecycle_publisher)
-        except Exception as exc:  # noqa: BLE001 - a bad store/parameter is a failed transition, not a crash
-            self.get_logger().error(f"configure failed: {type(exc).__name__}: {exc}")
-            self._release()
-            return TransitionCallbackReturn.FAILURE
-        self.get_logger().info(f"configured ({self._describe()}); inactive: no commands until activated")
-        return super().on_configure(state)
-
-    @_transition("activate")
-    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self.loop.reset()  # fresh belief and plan; the rate limit starts from the zero the robot last got
-        result = super().on_activate(state)  # enables the command publisher
-        if result == TransitionCallbackReturn.SUCCESS:
-            self._start_control()
-            self.get_logger().info(f"active: controlling with {self._describe()}")
-        return result
-
-    @_transition("deactivate")
-    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self._stop_control()
-        self._publish_zero()  # while the publisher is still enabled
-        self.get_logger().info("inactive: published one zero command, control stopped")
-        return super().on_deactivate(state)
-
-    @_transition("cleanup")
-    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self._release()
-        self.get_logger().info("cleaned up: model store released")
-        return super().on_cleanup(state)
-
-    @_transition("shutdown")
-    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
-        if self.active:
-            self._stop_control()
-            self._publish_zero(before_release=True)
-        self._release()
-        self.get_logger().info(f"shut down from {state.label}")
-        return TransitionCallbackReturn.SUCCESS
-
-    def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self.get_logger().error(f"error in a transition from {state.label}: stopping control, releasing the "
-                                "model store; back to unconfigured")
-        try:
-            if self.active and self.pub_cmd is not None:
-                self._stop_control()
-                self._publish_zero(before_release=True)
-        finally:
-            self._release()
-        return TransitionCallbackReturn.SUCCESS  # -> unconfigured
-
-    def close(self) -> None:
-        self._stop_control()
-        self._release_store()
-
-
 def main() -> int:
-    return run(ControllerNode)
-
-
-def lifecycle_main() -> int:
-    return run(LifecycleControllerNode)
+    return run(ControllerNode, stop_in_context=True)
 
 
 if __name__ == "__main__":

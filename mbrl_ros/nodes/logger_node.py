@@ -16,8 +16,9 @@ from rclpy.node import Node
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Bool, Float64, Float64MultiArray, Int64
 
-from mbrl_ros.data.bag_writer import SegmentedBagWriter
+from mbrl_ros.data.bag_writer import ON_FULL, STORAGE, SegmentedBagWriter
 from mbrl_ros.nodes.common import COMMAND_QOS, EVENT_QOS, SENSOR_QOS, declare, run, publish_status
+from mbrl_ros.params import Param, table
 
 # topic -> (message class, ROS type name, QoS)
 TOPICS = {
@@ -29,16 +30,18 @@ TOPICS = {
     "/mbrl/terminal": (Bool, "std_msgs/msg/Bool", EVENT_QOS),
 }
 
-PARAMETERS = {
-    "output_dir": ("mbrl_data/bags", "folder for the rolling bag segments"),
-    "prefix": ("segment", "segment folder name prefix: <output_dir>/<prefix>_NNNN"),
-    "storage": ("mcap", "rosbag2 storage: mcap | sqlite3"),
-    "segment_duration_s": (60.0, "close a segment after this much log time (rolls at the next episode start)"),
-    "segment_max_mb": (256.0, "close a segment after this size"),
-    "max_total_mb": (4096.0, "disk cap for all segments; 0 = no cap"),
-    "on_full": ("stop", "at the cap: stop (keep data, stop recording) | delete_oldest"),
-    "record_camera": (True, "record the camera topic"),
-}
+PARAMETERS = table(
+    Param("output_dir", "string", "mbrl_data/bags", "folder for the rolling bag segments"),
+    Param("prefix", "string", "segment", "segment folder name prefix: `<output_dir>/<prefix>_NNNN`"),
+    Param("storage", "string", "mcap", "rosbag2 storage plugin", choices=tuple(STORAGE)),
+    Param("segment_duration_s", "double", 60.0, "close a segment after this much log time (rolls at the next "
+          "episode start)", range=(1.0, 86400.0), unit="s"),
+    Param("segment_max_mb", "double", 256.0, "close a segment after this size", range=(1.0, 1e6), unit="MiB"),
+    Param("max_total_mb", "double", 4096.0, "disk cap for all segments; 0: no cap", range=(0.0, 1e9), unit="MiB"),
+    Param("on_full", "string", "stop", "at the cap: stop recording (closed segments kept), or delete the oldest "
+          "segments", choices=ON_FULL),
+    Param("record_camera", "bool", True, "record the camera topic"),
+)
 
 
 class LoggerNode(Node):

@@ -21,22 +21,29 @@ from std_srvs.srv import Trigger
 
 from mbrl_ros.nodes.common import (COMMAND_QOS, EVENT_QOS, SENSOR_QOS, BackgroundSpinner, declare,
                                    publish_status, run, sec_to_stamp)
+from mbrl_ros.params import Param, table
 from mbrl_ros.runtime.safety import CommandGate
 from mbrl_ros.envs.sim_loop import SimLoop, SimRates
 
-PARAMETERS = {
-    "env_id": ("mbrl_ros/Reacher2D-v0", "simulated robot (one of mbrl_ros.envs.ROBOT_IDS)"),
-    "image_size": (64, "camera image height and width (pixels)"),
-    "real_time_factor": (1.0, "sim seconds per wall second; 0 runs as fast as possible"),
-    "camera_rate_hz": (30.0, "camera publish rate (sim time)"),
-    "joint_state_rate_hz": (100.0, "joint state publish rate (sim time)"),
-    "clock_rate_hz": (200.0, "/clock publish rate (sim time)"),
-    "command_timeout_s": (0.5, "zero the actuators when no valid command arrived for this long (sim s)"),
-    "episode_steps": (0, "control steps per episode; 0 keeps the env's default"),
-    "seed": (0, "episode i uses seed + i; -1 for unseeded"),
-    "camera_frame_id": ("camera", "frame_id of the camera images"),
-    "publish_camera": (True, "render and publish the camera"),
-}
+PARAMETERS = table(
+    Param("env_id", "string", "mbrl_ros/Reacher2D-v0", "simulated robot (one of mbrl_ros.envs.ENV_IDS)"),
+    Param("image_size", "integer", 64, "camera image height and width", range=(8, 1024), unit="px"),
+    Param("real_time_factor", "double", 1.0, "sim seconds per wall second; 0 runs as fast as possible",
+          range=(0.0, 1000.0)),
+    Param("camera_rate_hz", "double", 30.0, "camera publish rate (sim time)", range=(0.1, 1000.0), unit="Hz"),
+    Param("joint_state_rate_hz", "double", 100.0, "joint state publish rate (sim time)", range=(0.1, 10000.0),
+          unit="Hz"),
+    Param("clock_rate_hz", "double", 100.0, "/clock publish rate (sim time); a multiple of the control rate keeps "
+          "sim-time timers even, and every use_sim_time node pays per message (docs/nodes.md, /clock)",
+          range=(1.0, 10000.0), unit="Hz"),
+    Param("command_timeout_s", "double", 0.5, "zero the actuators when no valid command arrived for this long "
+          "(sim time)", range=(0.001, 60.0), unit="s"),
+    Param("episode_steps", "integer", 0, "control steps per episode; 0 keeps the env's default",
+          range=(0, 10_000_000)),
+    Param("seed", "integer", 0, "episode i uses seed + i; -1 for unseeded", range=(-1, 2**31 - 1)),
+    Param("camera_frame_id", "string", "camera", "frame_id of the camera images"),
+    Param("publish_camera", "bool", True, "render and publish the camera"),
+)
 
 
 class SimNode(Node):
@@ -54,9 +61,7 @@ class SimNode(Node):
         self.loop = SimLoop(self.env, SimRates(p["joint_state_rate_hz"], p["camera_rate_hz"], p["clock_rate_hz"]),
                             self.gate, seed=None if p["seed"] < 0 else int(p["seed"]),
                             render_camera=bool(p["publish_camera"]))
-        self.rtf = float(p["real_time_factor"])
-        if self.rtf < 0:
-            raise ValueError(f"real_time_factor must be >= 0, got {self.rtf}")
+        self.rtf = p["real_time_factor"]
         self.frame_id = p["camera_frame_id"]
         self.joint_names = list(u.joint_names)
         self.lock = threading.Lock()

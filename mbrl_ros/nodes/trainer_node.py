@@ -15,23 +15,27 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.node import Node
 
 from mbrl_ros.nodes.common import declare, run, publish_status
+from mbrl_ros.params import Param, table
 
-PARAMETERS = {
-    "env_id": ("", "simulated task whose joints/limits/image size describe the bags (sim graph)"),
-    "image_size": (64, "camera image size the model takes (sim graph; the sim node's image_size)"),
-    "ingest_config": ("", "IngestConfig YAML for real robots (instead of env_id)"),
-    "bag_dir": ("mbrl_data/bags", "the logger's segment folder"),
-    "work_dir": ("mbrl_data/trainer", "episode cache, checkpoint and TensorBoard logs"),
-    "model_store": ("mbrl_data/models", "store to publish new bundles into (the controller's watch_store)"),
-    "init_from": ("", "model store or checkpoint to continue from (a store's checkpoint.pt is used)"),
-    "preset": ("small", "world-model preset when starting from scratch"),
-    "train_ratio": (0.5, "gradient steps per new real transition"),
-    "export_every": (200, "gradient steps between published bundles"),
-    "poll_s": (2.0, "how often to look for new bag segments"),
-    "threads": (1, "torch CPU threads"),
-    "seed": (0, "training seed"),
-    "niceness": (10, "raise the process's nice value by this much: training must never starve control"),
-}
+PARAMETERS = table(
+    Param("env_id", "string", "", "simulated task whose joints/limits/image size describe the bags (sim graph)"),
+    Param("image_size", "integer", 64, "camera image size the model takes (sim graph; the sim node's image_size)",
+          range=(8, 1024), unit="px"),
+    Param("ingest_config", "string", "", "IngestConfig YAML for real robots (instead of env_id)"),
+    Param("bag_dir", "string", "mbrl_data/bags", "the logger's segment folder"),
+    Param("work_dir", "string", "mbrl_data/trainer", "episode cache, checkpoint and TensorBoard logs"),
+    Param("model_store", "string", "mbrl_data/models", "store to publish new bundles into (the controller's "
+          "watch_store)"),
+    Param("init_from", "string", "", "model store or checkpoint to continue from (a store's checkpoint.pt is used)"),
+    Param("preset", "string", "small", "world-model preset when starting from scratch (WorldModelConfig.PRESETS)"),
+    Param("train_ratio", "double", 0.5, "gradient steps per new real transition", range=(0.0, 1000.0)),
+    Param("export_every", "integer", 200, "gradient steps between published bundles", range=(1, 10_000_000)),
+    Param("poll_s", "double", 2.0, "how often to look for new bag segments", range=(0.05, 3600.0), unit="s"),
+    Param("threads", "integer", 1, "torch CPU threads", range=(1, 1024)),
+    Param("seed", "integer", 0, "training seed", range=(0, 2**31 - 1)),
+    Param("niceness", "integer", 10, "raise the process's nice value by this much: training must never starve "
+          "control", range=(0, 19)),
+)
 
 
 def _checkpoint_from(init_from: str):

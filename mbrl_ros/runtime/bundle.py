@@ -73,7 +73,7 @@ class ModelBundle:
         self.graphs = graphs
         self.h0, self.z0 = h0, z0
         self.latent = OnnxLatentModel(graphs["step"], graphs["imagine"], manifest.action_spec.dim,
-                                      manifest.has_value, manifest.horizon)
+                                      manifest.has_value, manifest.fused_horizon)
 
     @property
     def version(self) -> str:
@@ -86,6 +86,10 @@ class ModelBundle:
     @property
     def action_spec(self) -> ActionSpec:
         return self.manifest.action_spec
+
+    @property
+    def action_dim(self) -> int:
+        return self.manifest.action_spec.dim
 
     @property
     def active_providers(self) -> dict[str, str]:
@@ -116,10 +120,10 @@ class ModelBundle:
         action = np.zeros((n, m.action_spec.dim), np.float32)
         post = self.filter_step(state, obs, action)
         nxt, reward, value = self.latent.step(post, action)
-        rewards, values = self.latent.imagine(post, np.zeros((n, m.horizon, m.action_spec.dim), np.float32))
+        rewards, values = self.latent.imagine(post, np.zeros((n, m.fused_horizon, m.action_spec.dim), np.float32))
         checks = {"filter h": (post.h, (n, m.deter)), "filter z": (post.z, (n, m.stoch)),
                   "step h": (nxt.h, (n, m.deter)), "step reward": (reward, (n,)), "step value": (value, (n,)),
-                  "imagine rewards": (rewards, (n, m.horizon)), "imagine values": (values, (n, m.horizon))}
+                  "imagine rewards": (rewards, (n, m.fused_horizon)), "imagine values": (values, (n, m.fused_horizon))}
         for what, (arr, shape) in checks.items():
             if arr.shape != shape:
                 raise BundleError(f"smoke run: {what} has shape {arr.shape}, expected {shape}")
@@ -128,7 +132,8 @@ class ModelBundle:
 
 
 def load_bundle(path: Path, config: SessionConfig = SessionConfig(), obs_spec: Optional[ObsSpec] = None,
-                action_spec: Optional[ActionSpec] = None, smoke: bool = True) -> ModelBundle:
+                action_spec: Optional[ActionSpec] = None, smoke: bool = True,
+                max_file_bytes: int = mf.DEFAULT_MAX_GRAPH_BYTES) -> ModelBundle:
     """Load and verify one bundle directory. Raises BundleError naming whatever is wrong."""
     path = Path(path)
     if not path.is_dir():
@@ -139,13 +144,13 @@ def load_bundle(path: Path, config: SessionConfig = SessionConfig(), obs_spec: O
     graphs = {}
     for name in mf.GRAPHS:
         entry = m.graph(name)
-        data = mf.read_verified(path, entry)
+        data = mf.read_verified(path, entry, max_file_bytes)
         try:
             graphs[name] = OrtGraph(data, f"{m.version}/{name}", config)
         except Exception as exc:  # noqa: BLE001 -- ORT raises several types for bad graphs
             raise BundleError(f"{path / entry['file']}: ONNX Runtime cannot load it ({exc})") from exc
         _check_signature(graphs[name], entry, expected[name])
-    state_bytes = mf.read_verified(path, m.raw["files"]["initial_state"])
+    state_bytes = mf.read_verified(path, m.raw["files"]["initial_state"], max_file_bytes)
     try:
         with np.load(io.BytesIO(state_bytes), allow_pickle=False) as npz:
             h0, z0 = npz["h"].astype(np.float32), npz["z"].astype(np.float32)

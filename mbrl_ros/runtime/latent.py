@@ -80,7 +80,8 @@ class LatentModel(Protocol):
 
 
 def imagine_by_steps(model: LatentModel, state: LatentState, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Reference `imagine` built from `step`, for models without a fused rollout."""
+    """`imagine` built from `step`: one model call per step. For models without a fused rollout,
+    and the ONNX model's path for lengths its fused graph does not cover."""
     actions = np.asarray(actions, dtype=np.float32)
     if actions.ndim != 3:
         raise ValueError(f"actions must be [N, H, A], got shape {actions.shape}")

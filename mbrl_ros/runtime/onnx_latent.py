@@ -1,32 +1,62 @@
 """`OnnxLatentModel`: the LatentModel the planners search in on the robot.
 
 `step` runs the bundle's `step` graph (prior + reward/value/cont heads).
-`imagine` runs the fused `imagine` graph, which unrolls a fixed horizon in one
-call, when the requested horizon matches it; other horizons fall back to a loop
-of `step` calls (same numbers, more calls).
+`imagine` runs the fused `imagine` graph, which unrolls the bundle's
+`fused_horizon` steps in one call. Any other length runs as a loop of `step`
+calls (`imagine_by_steps`: same numbers, one graph call per step); the first
+such call logs one warning, so the slow path is never taken silently. The
+controller refuses a CEM/MPPI horizon other than the fused one unless the
+planner config allows it (mbrl_ros.runtime.control.planner_config_for), and
+then reports the cost `measure_unfused` finds.
 """
 from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
 
 import numpy as np
 
 from mbrl_ros.runtime.latent import LatentState, imagine_by_steps
 from mbrl_ros.runtime.sessions import OrtGraph
 
+log = logging.getLogger(__name__)
+
 
 def _f32(x: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(x, dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class UnfusedCost:
+    """What an imagine of `horizon` steps costs as a step loop, against one fused call."""
+
+    horizon: int
+    fused_horizon: int
+    batch: int
+    fused_s: float    # one call of the fused graph (fused_horizon steps)
+    unfused_s: float  # `horizon` calls of the step graph
+
+    def describe(self) -> str:
+        return (f"horizon {self.horizon} != fused {self.fused_horizon}: {self.horizon} step calls per imagine "
+                f"instead of 1 (measured {self.unfused_s * 1e3:.1f} ms vs {self.fused_s * 1e3:.1f} ms per imagine "
+                f"at {self.batch} candidates)")
 
 
 class OnnxLatentModel:
     """LatentModel over a bundle's `step` and `imagine` graphs (see mbrl_ros.runtime.latent)."""
 
     def __init__(self, step_graph: OrtGraph, imagine_graph: OrtGraph, action_dim: int, has_value: bool,
-                 horizon: int):
+                 fused_horizon: int):
         self.step_graph = step_graph
         self.imagine_graph = imagine_graph
         self.action_dim = int(action_dim)
         self.has_value = bool(has_value)
-        self.horizon = int(horizon)  # the fused graph's fixed horizon
+        self.fused_horizon = int(fused_horizon)  # the only length `imagine` scores in one graph call
+        self.unfused_calls = 0  # imagine() calls that ran as a step loop
+        # Set once the slow path has been reported (by the first unfused call, or by a caller
+        # that measured and logged its cost itself), so it is logged once per model.
+        self.unfused_reported = False
 
     def _check_actions(self, actions: np.ndarray, ndim: int) -> np.ndarray:
         actions = _f32(actions)
@@ -49,18 +79,50 @@ class OnnxLatentModel:
         return LatentState(h, z), reward, value, cont
 
     def imagine(self, state: LatentState, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Rewards [N, H] and values [N, H] of N action sequences [N, H, A] from `state`."""
+        """Rewards [N, H] and values [N, H] of N action sequences [N, H, A] from `state`.
+
+        One fused graph call when H is the bundle's fused horizon, else H step-graph calls.
+        """
         actions = self._check_actions(actions, 3)
         n, horizon, _ = actions.shape
         state = state.broadcast(n)
-        if horizon == self.horizon:
-            rewards, values = self.imagine_graph.run({"h": _f32(state.h), "z": _f32(state.z), "actions": actions})
-            return rewards, values
-        rewards = np.zeros((n, horizon), np.float32)
-        values = np.zeros((n, horizon), np.float32)
-        for t in range(horizon):
-            state, rewards[:, t], values[:, t] = self.step(state, actions[:, t])
+        if horizon == self.fused_horizon:
+            return self._imagine_fused(state, actions)
+        self.unfused_calls += 1
+        if not self.unfused_reported:
+            self.unfused_reported = True
+            log.warning("imagine of %d steps: the bundle's fused imagine graph covers exactly %d, so this runs "
+                        "as %d step-graph calls instead of 1 (logged once per model)",
+                        horizon, self.fused_horizon, horizon)
+        return imagine_by_steps(self, state, actions)
+
+    def _imagine_fused(self, state: LatentState, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        rewards, values = self.imagine_graph.run({"h": _f32(state.h), "z": _f32(state.z), "actions": actions})
         return rewards, values
 
+    def measure_unfused(self, state: LatentState, batch: int, horizon: int, repeats: int = 3) -> UnfusedCost:
+        """Time one fused imagine against a `horizon`-step loop for `batch` sequences from `state`.
 
-__all__ = ["OnnxLatentModel", "imagine_by_steps"]
+        Each path runs once to warm up, then the best of `repeats` runs counts (the least
+        disturbed by other load). Zero actions: the cost does not depend on their values.
+        """
+        start = state.broadcast(batch)
+        fused = np.zeros((batch, self.fused_horizon, self.action_dim), np.float32)
+        loop = np.zeros((batch, horizon, self.action_dim), np.float32)
+
+        def best_of(run) -> float:
+            run()
+            times = []
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                run()
+                times.append(time.perf_counter() - t0)
+            return min(times)
+
+        fused_s = best_of(lambda: self._imagine_fused(start, fused))
+        unfused_s = best_of(lambda: imagine_by_steps(self, start, loop))
+        return UnfusedCost(horizon=int(horizon), fused_horizon=self.fused_horizon, batch=int(batch),
+                           fused_s=fused_s, unfused_s=unfused_s)
+
+
+__all__ = ["OnnxLatentModel", "UnfusedCost", "imagine_by_steps"]

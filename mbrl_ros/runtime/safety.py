@@ -119,7 +119,11 @@ class RateLimiter:
         self.last = np.zeros(dim, np.float32)
 
     def __call__(self, action: np.ndarray) -> np.ndarray:
-        out = self.last + np.clip(action - self.last, -self.max_delta, self.max_delta)
+        action = np.asarray(action, np.float32)
+        delta = action - self.last
+        # An action within reach passes unchanged: last + (action - last) can round away from it.
+        out = np.where(np.abs(delta) > self.max_delta, self.last + np.clip(delta, -self.max_delta, self.max_delta),
+                       action)
         self.last = out.astype(np.float32)
         return self.last.copy()
 

@@ -21,6 +21,7 @@ import torch
 from mbrl_ros.data.bags import IngestConfig, ingest_bags
 from mbrl_ros.data.episodes import EpisodeCache, load_episode
 from mbrl_ros.export import export_to_store
+from mbrl_ros.runtime.manifest import DEFAULT_FUSED_HORIZON
 from mbrl_ros.training.trainer import Trainer
 from mbrl_ros.world_model.config import WorldModelConfig
 
@@ -38,7 +39,7 @@ class OnlineConfig:
     train_ratio: float = 0.5  # gradient steps per new real transition
     chunk_steps: int = 10  # gradient steps between data polls
     export_every: int = 200  # gradient steps between published bundles
-    planning_horizon: int = 10  # horizon of the exported fused rollout (the planners' default)
+    fused_horizon: int = DEFAULT_FUSED_HORIZON  # exported imagine graph's length = the controller's CEM/MPPI horizon
     min_episodes: int = 1  # start training once this many episodes are cached
     seed: int = 0
     threads: int = 1  # torch threads: leave the other core to the sim and controller
@@ -130,7 +131,7 @@ class OnlineTrainer:
         self.trainer.save(self.checkpoint)
         try:
             result = export_to_store(self.trainer.model, self.config.model_store, training_step=self.trainer.step,
-                                     horizon=self.config.planning_horizon,
+                                     fused_horizon=self.config.fused_horizon,
                                      action_spec=self.config.ingest.action_spec,
                                      source_data={"cache": str(self.cache.root), "steps": self.new_transitions})
         except Exception as exc:  # noqa: BLE001 - the controller keeps its model; we keep training

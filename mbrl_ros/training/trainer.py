@@ -104,7 +104,7 @@ class Trainer:
         """Continue from a checkpoint: same step, optimiser states and RNG streams.
 
         `config_overrides` may change training hyperparameters (loss scales, learning rates,
-        batch, horizon, ...) but not the architecture the weights were built for.
+        batch, imagination_horizon, ...) but not the architecture the weights were built for.
         """
         payload = load_checkpoint(checkpoint)
         if config_overrides:
@@ -116,7 +116,8 @@ class Trainer:
                     (float(config_overrides["frame_reward_scale"]) > 0) != had_frame_head:
                 raise ValueError(f"cannot switch the frame reward head {'off' if had_frame_head else 'on'} when "
                                  f"resuming {checkpoint}: it has weights; change its scale (> 0) instead")
-            payload["config"] = WorldModelConfig.from_dict({**payload["config"], **config_overrides}).to_dict()
+            saved = WorldModelConfig.from_dict(payload["config"]).to_dict()  # old field names read as today's
+            payload["config"] = WorldModelConfig.from_dict({**saved, **config_overrides}).to_dict()
             _fit_joint_variance_to_config(payload)
         model = model_from_payload(payload, checkpoint)
         extra = payload.get("extra", {})

@@ -81,7 +81,8 @@ def frozen(*modules: nn.Module):
 
 def behavior_losses(model, start_h: torch.Tensor, start_z: torch.Tensor,
                     with_value: bool = True) -> tuple[torch.Tensor, Optional[torch.Tensor], dict]:
-    """Imagine `horizon` steps with the actor from posterior states; return (actor_loss, value_loss, metrics).
+    """Imagine `imagination_horizon` steps with the actor from posterior states;
+    return (actor_loss, value_loss, metrics).
 
     `model` is a WorldModel; start states are detached from the world-model graph.
     with_value=False (the value is fitted elsewhere, `real_value_loss`): value_loss is None.
@@ -90,7 +91,7 @@ def behavior_losses(model, start_h: torch.Tensor, start_z: torch.Tensor,
     h, z = start_h.detach(), start_z.detach()
     feats, entropies = [model.features(h, z)], []
     with frozen(model.rssm, model.reward_head, model.cont_head, model.value_head):
-        for _ in range(cfg.horizon):
+        for _ in range(cfg.imagination_horizon):
             action, entropy = model.actor.sample(feats[-1].detach())
             h, z = model.prior_step(h, z, action, sample=True)
             feats.append(model.features(h, z))

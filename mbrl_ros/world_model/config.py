@@ -18,6 +18,9 @@ from dataclasses import asdict, dataclass, fields
 
 from ..data.augment import MODES as SYMMETRY_MODES
 
+# The old name of `imagination_horizon`, still read from checkpoints and manifests written with it.
+LEGACY_HORIZON = "horizon"
+
 
 @dataclass(frozen=True)
 class WorldModelConfig:
@@ -62,7 +65,8 @@ class WorldModelConfig:
     # (Dreamer; needs train_actor), "real" = TD(lambda) returns along the replayed real windows,
     # i.e. the value of whatever produced the data (the planner, on a robot) (behavior.py).
     value_from: str = "imagined"
-    horizon: int = 15         # imagination horizon (V3)
+    imagination_horizon: int = 15  # steps the actor/value learn on per imagined rollout (V3); not the
+                                   # planner's horizon nor the bundle's fused horizon (docs/planners.md, Horizons)
     discount: float = 0.99    # gamma; per-step, matches 50 Hz-ish control
     lambda_: float = 0.95     # TD(lambda) (V3)
     actor_entropy: float = 3e-4  # entropy bonus on normalised returns (V3)
@@ -95,7 +99,7 @@ class WorldModelConfig:
         """A named preset with optional field overrides, e.g. preset("small", seq_len=64)."""
         table = {
             "tiny": dict(deter=32, stoch=8, hidden=32, cnn_depth=4, joint_embed=16, batch_size=4, seq_len=8,
-                         horizon=5, imag_starts=32, lr_model=1e-3, lr_actor=3e-4, lr_value=3e-4),
+                         imagination_horizon=5, imag_starts=32, lr_model=1e-3, lr_actor=3e-4, lr_value=3e-4),
             "small": dict(),
             "large": dict(deter=512, stoch=32, hidden=512, cnn_depth=48, joint_embed=128, mlp_layers=3,
                           batch_size=16, seq_len=64, imag_starts=1024, lr_model=3e-4),
@@ -114,7 +118,16 @@ class WorldModelConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "WorldModelConfig":
-        """Build from a dict; unknown keys are an error naming them (catches typos and stale checkpoints)."""
+        """Build from a dict; unknown keys are an error naming them (catches typos and stale checkpoints).
+
+        Checkpoints and manifests written before the field was renamed call
+        `imagination_horizon` "horizon"; that key is read as it.
+        """
+        if LEGACY_HORIZON in d:
+            if "imagination_horizon" in d:
+                raise ValueError(f"WorldModelConfig: both '{LEGACY_HORIZON}' (the old name) and "
+                                 "'imagination_horizon' given; keep only imagination_horizon")
+            d = {("imagination_horizon" if k == LEGACY_HORIZON else k): v for k, v in d.items()}
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
@@ -131,7 +144,7 @@ class WorldModelConfig:
             raise ValueError(f"WorldModelConfig.keypoints must be >= 0, got {self.keypoints}")
         if not self.conv_features and self.keypoints < 1:
             raise ValueError("WorldModelConfig.conv_features=False needs keypoints >= 1 (else the image is unused)")
-        positive = ("deter", "stoch", "hidden", "cnn_depth", "joint_embed", "horizon", "batch_size", "frame_reward_batch",
+        positive = ("deter", "stoch", "hidden", "cnn_depth", "joint_embed", "imagination_horizon", "batch_size", "frame_reward_batch",
                     "imag_starts")
         for name in positive:
             if int(getattr(self, name)) < 1:

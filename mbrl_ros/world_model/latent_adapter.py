@@ -1,12 +1,11 @@
-"""The torch world model seen through the planners' LatentModel interface (numpy in, numpy out).
+"""The torch world model seen through the runtime's interfaces (numpy in, numpy out): the
+planners' LatentModel and the belief filter's FilterModel.
 
-Lets the same CEM/MCTS/MPPI code run on the torch model (tests, side-by-side
+Lets the same CEM/MCTS/MPPI and filter code run on the torch model (tests, side-by-side
 benchmarks against the ONNX bundle). Steps are deterministic (prior mean), as
 at run time.
 """
 from __future__ import annotations
-
-from typing import Optional
 
 import numpy as np
 import torch
@@ -63,30 +62,26 @@ class TorchLatentModel:
         return self.model.policy(_t(state.h), _t(state.z)).numpy()
 
 
-class TorchBeliefFilter:
-    """Tracks the posterior latent state from observations, one control tick at a time."""
+class TorchFilterModel:
+    """A WorldModel as the belief filter's model (mbrl_ros.runtime.belief.FilterModel), as a
+    ModelBundle provides it from its ONNX graphs: `BeliefFilter(TorchFilterModel(world_model))`
+    filters the torch model with the robot's own filter code."""
 
-    def __init__(self, world_model: WorldModel):
+    def __init__(self, world_model: WorldModel, version: str = "torch"):
         self.model = world_model.eval()
-        self.state: Optional[LatentState] = None
-        self.reset()
-
-    def reset(self) -> LatentState:
-        """Start a new episode: the next update uses the initial state and a zero action."""
-        with torch.no_grad():
-            h, z = self.model.initial_state(1)
-        self.state = LatentState(h.numpy(), z.numpy())
-        return self.state
+        self.obs_spec = world_model.obs_spec
+        self.action_dim = world_model.action_dim
+        self.version = version
 
     @torch.no_grad()
-    def update(self, obs: dict, last_action: Optional[np.ndarray] = None) -> LatentState:
-        """Fold in observation `obs` reached after `last_action` (zeros at an episode's start)."""
-        self.model.obs_spec.validate(obs)
-        action = np.zeros(self.model.action_dim, np.float32) if last_action is None else \
-            np.asarray(last_action, np.float32).reshape(self.model.action_dim)
-        image = torch.as_tensor(np.asarray(obs["image"]))[None] if self.model.obs_spec.has_image else None
-        embed = self.model.encode(image, _t(obs["joints"])[None])
-        h, z = self.model.filter_step(_t(self.state.h), _t(self.state.z),
-                                      torch.clamp(_t(action)[None], -1.0, 1.0), embed)
-        self.state = LatentState(h.numpy(), z.numpy())
-        return self.state
+    def initial_state(self, batch: int = 1) -> LatentState:
+        h, z = self.model.initial_state(batch)
+        return LatentState(h.numpy(), z.numpy())
+
+    @torch.no_grad()
+    def filter_step(self, state: LatentState, obs: dict, action: np.ndarray) -> LatentState:
+        """Posterior update for a batch; actions clamped to [-1, 1] as in the exported filter graph."""
+        image = torch.as_tensor(np.asarray(obs["image"])) if self.obs_spec.has_image else None
+        embed = self.model.encode(image, _t(obs["joints"]))
+        h, z = self.model.filter_step(_t(state.h), _t(state.z), torch.clamp(_t(action), -1.0, 1.0), embed)
+        return LatentState(h.numpy(), z.numpy())

@@ -289,7 +289,7 @@ class WorldModel(nn.Module):
         target positions per step and the image loss (dominated by the big moving arm)
         decides what it keeps; the camera reacher's latent then learns the small target
         disc very slowly. Regressing the reward from i.i.d. frames of many episodes (the
-        frame probe, benchmarks/probe_reward_from_frames.py) makes the encoder find
+        frame probe, scripts/probe_reward_from_frames.py) makes the encoder find
         what the reward depends on within a few hundred steps.
         """
         if self.frame_reward_head is None:

@@ -192,6 +192,12 @@ class Planner(ABC):
         self._awaiting_advance = True
         return result
 
+    @property
+    def warm_action(self) -> Optional[np.ndarray]:
+        """The action the last plan() returned, which the warm start was built around (a copy);
+        None before the first plan() of an episode. A controller whose plan() fails falls back on it."""
+        return None if self._last_action is None else self._last_action.copy()
+
     def advance(self, applied_action: Optional[np.ndarray] = None) -> None:
         """One control step passed with `applied_action` (normalised units, [A]).
 

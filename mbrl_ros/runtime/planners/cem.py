@@ -25,7 +25,8 @@ class CEMConfig:
     """CEM settings. Defaults aim at <= 20 ms/tick for a GRU-128 latent model on
     a 2-core CPU (see docs/planners.md for the measured figures).
 
-    horizon: H, steps imagined per sequence.
+    horizon: H, steps imagined per sequence. The controller sets it to the model bundle's
+        fused horizon unless told otherwise (mbrl_ros.runtime.control.planner_config_for).
     num_samples: N, sequences scored per iteration (one model batch), counting the
         current mean and any kept elites.
     num_elites: k, top sequences the Gaussian is refitted to.

@@ -9,9 +9,10 @@
   different scale from the root's children), with virtual loss so one round can descend `leaves_per_round` different paths;
   all leaves of a round are expanded by ONE `model.step` call.
 - Leaf value: (rollout=True, default) follow the warm-start plan from the leaf
-  down to depth `horizon` in one batched `model.imagine` call, then bootstrap
-  with the model's value; so every leaf is scored on the same H-step objective
-  as CEM/MPPI. rollout=False: the model's value at the leaf (0 without one).
+  down to `depth` in one batched `model.imagine` call, then bootstrap with the
+  model's value; so every leaf is scored on a `depth`-step objective like
+  CEM/MPPI's over their horizon. rollout=False: the model's value at the leaf
+  (0 without one).
 - The tree lives in preallocated numpy arrays (grown by doubling). After the
   step, the subtree under the applied action becomes the new tree (re-rooting).
 """
@@ -35,7 +36,8 @@ OK, PENDING, DEAD = 0, 1, 2  # node status: usable / reserved this round / model
 class MCTSConfig:
     """MCTS settings (defaults sized for ~20 ms/tick; see docs/planners.md).
 
-    horizon: maximum tree depth (steps of lookahead before the leaf value).
+    depth: maximum tree depth (steps of lookahead before the leaf value). Not tied to
+        the bundle's fused horizon: leaf rollouts differ in length and run step by step.
     simulations: leaves evaluated per tick (fewer if the deadline passes).
     leaves_per_round: leaves collected (virtual loss) per batched model.step call.
     max_children, widening_k, widening_alpha: progressive widening, a node with
@@ -50,8 +52,8 @@ class MCTSConfig:
     discount: per-step discount.
     use_value: bootstrap with the model's value (when model.has_value).
     rollout: score a leaf at depth d by following the warm-start plan for the
-        remaining horizon - d steps (batched), then the value; costs up to
-        leaves x horizon transitions per round. False: leaf value only.
+        remaining depth - d steps (batched), then the value; costs up to
+        leaves x depth transitions per round. False: leaf value only.
     reuse_tree: keep the subtree under the applied action for the next tick.
     reuse_tolerance: largest |applied - child action| (max over dims, normalised
         units) for the applied action to count as that child's action.
@@ -67,7 +69,7 @@ class MCTSConfig:
         proposal gives it a good line to branch around (docs/planners.md).
     """
 
-    horizon: int = 8
+    depth: int = 8
     simulations: int = 128
     leaves_per_round: int = 32
     max_children: int = 16
@@ -93,7 +95,7 @@ class MCTSConfig:
 
     def __post_init__(self):
         own = "MCTSConfig"
-        self.horizon = check_positive_int(own, "horizon", self.horizon)
+        self.depth = check_positive_int(own, "depth", self.depth)
         self.simulations = check_positive_int(own, "simulations", self.simulations)
         self.leaves_per_round = check_positive_int(own, "leaves_per_round", self.leaves_per_round)
         self.max_children = check_positive_int(own, "max_children", self.max_children)
@@ -231,12 +233,12 @@ class MCTSPlanner(Planner):
         self.use_value = bool(cfg.use_value and model.has_value)
         self.proposal_std = (cfg.proposal_std * self.bounds.half_range).astype(np.float32)
         self.refine_std = (cfg.refine_std * self.bounds.half_range).astype(np.float32)
-        self.warm = np.tile(self.bounds.safe, (cfg.horizon, 1))  # [H, A] warm-start plan
+        self.warm = np.tile(self.bounds.safe, (cfg.depth, 1))  # [depth, A] warm-start plan
         self._cem = None
         if cfg.proposal == "cem":
             from mbrl_ros.runtime.planners.cem import CEMConfig, CEMPlanner
 
-            cem_config = CEMConfig(horizon=cfg.horizon, num_samples=cfg.cem_samples,
+            cem_config = CEMConfig(horizon=cfg.depth, num_samples=cfg.cem_samples,
                                    num_elites=max(2, cfg.cem_samples // 8), iterations=cfg.cem_iterations,
                                    discount=cfg.discount, use_value=cfg.use_value,
                                    action_low=cfg.action_low, action_high=cfg.action_high)
@@ -271,7 +273,7 @@ class MCTSPlanner(Planner):
         """
         t, cfg = self.tree, self.config
         node, path = 0, [0]
-        while t.depth[node] < cfg.horizon:
+        while t.depth[node] < cfg.depth:
             n_eff = int(t.visits[node] + t.vloss[node])
             nc = int(t.n_children[node])
             kids = t.children[node, :nc]
@@ -317,18 +319,18 @@ class MCTSPlanner(Planner):
         return transitions
 
     def _rollout(self, states: LatentState, value: np.ndarray, depths: np.ndarray) -> tuple[np.ndarray, int]:
-        """Leaf values: follow the warm-start plan from each leaf to depth `horizon`, then the value.
+        """Leaf values: follow the warm-start plan from each leaf down to `depth`, then the value.
 
         Leaves differ in depth; all are rolled for the longest remaining length
         in one imagine() call and each one's return is cut at its own length.
         """
         cfg = self.config
         boot = np.asarray(value, np.float64) if self.use_value else np.zeros(len(depths))
-        remaining = cfg.horizon - depths  # steps left after the leaf
+        remaining = cfg.depth - depths  # steps left after the leaf
         length = int(remaining.max())
         if length <= 0:
             return boot, 0
-        steps = np.minimum(depths[:, None] + np.arange(length)[None], cfg.horizon - 1)
+        steps = np.minimum(depths[:, None] + np.arange(length)[None], cfg.depth - 1)
         rewards, values = self.model.imagine(states, self.warm[steps])
         rewards = np.asarray(rewards, np.float64)
         discounts = cfg.discount ** np.arange(length)
