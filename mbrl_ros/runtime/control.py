@@ -66,11 +66,10 @@ class ControlConfig:
     def __post_init__(self):
         if not isinstance(self.planner_config, dict):
             raise ValueError(f"planner_config must be a dict, got {self.planner_config!r}")
-        for name in ("planner", "control_rate_hz", "input_timeout_s", "on_stale", "max_delta", "planning_budget_s",
-                     "seed"):
-            if name == "seed" and self.seed is None:
-                continue
-            setattr(self, name, CONTROL_PARAMETERS[name].check(getattr(self, name), strict=False))
+        for name, param in CONTROL_PARAMETERS.items():
+            if name == "planner_config" or (name == "seed" and self.seed is None):
+                continue  # planner_config: a dict here, JSON text as a parameter (checked above)
+            setattr(self, name, param.check(getattr(self, name), strict=False))
 
     @classmethod
     def from_parameters(cls, values: Mapping[str, Any]) -> "ControlConfig":
