@@ -18,6 +18,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "collect": ("mbrl_ros.data.collect_cli", "collect episodes from a simulated robot into rosbag2 (no ROS needed)"),
     "ingest": ("mbrl_ros.data.ingest_cli", "convert rosbag2 recordings into the episode cache"),
     "train": ("mbrl_ros.training.train_cli", "train the world model from rosbag2 recordings / an episode cache"),
+    "relabel": ("mbrl_ros.training.relabel_cli", "give a trained model a (new) task: relabel the episodes, retrain only the reward/value heads"),
     "evaluate": ("mbrl_ros.training.evaluate_cli", "open-loop prediction errors and reward R^2 on held-out episodes"),
     "export": ("mbrl_ros.export.export_cli", "export a checkpoint to an ONNX model bundle (parity-checked)"),
     "agent": ("mbrl_ros.agent.agent_cli", "the model-based RL loop and the SAC/PPO baselines, no ROS needed"),

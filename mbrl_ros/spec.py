@@ -59,6 +59,15 @@ class ObsSpec:
             angle_joints=tuple(d.get("angle_joints", ())),
         )
 
+    def require_joint_names(self, where: str) -> "ObsSpec":
+        """This spec, or ValueError if its joint entries are not all named: a robot matches
+        JointState entries to the model's vector by these names, and a spec without them would
+        make a controller wait for joints that never come (or read the wrong ones)."""
+        if self.joint_dim and len(self.joint_names) != self.joint_dim:
+            raise ValueError(f"{where}: the observation spec names {len(self.joint_names)} of its {self.joint_dim} "
+                             "joint entries; every entry needs a name (ingest with joint_names set)")
+        return self
+
     def validate(self, obs: dict) -> None:
         """Raise ValueError naming the problem if `obs` does not fit this spec."""
         joints = np.asarray(obs.get("joints"))

@@ -92,11 +92,18 @@ def test_trainer_rejects_bad_episodes(episodes):
 
 def test_train_and_evaluate_commands(tmp_path, episodes):
     train_cache, held_cache = EpisodeCache(tmp_path / "train"), EpisodeCache(tmp_path / "held")
-    train_cache.add(episodes[:3], "train-key")
-    held_cache.add(episodes[3:], "held-key")
+    unnamed = EpisodeCache(tmp_path / "unnamed")
+    unnamed.add(episodes[:3], "train-key")
     run = tmp_path / "run"
-    base = ["train", "--cache", str(train_cache.root), "--out", str(run), "--preset", "tiny", "--seed", "2",
+    base = ["train", "--cache", str(unnamed.root), "--out", str(run), "--preset", "tiny", "--seed", "2",
             "--threads", "1"]
+    # a cache that does not say which joint is which cannot make a model for a robot
+    assert cli.main(base + ["--steps", "3"]) == 2 and not (run / "checkpoint.pt").exists()
+    env = envs.make("mbrl_ros/Reacher2D-v0", image_size=IMAGE)
+    train_cache.add(episodes[:3], "train-key", obs_spec=env.unwrapped.obs_spec)
+    env.close()
+    held_cache.add(episodes[3:], "held-key")
+    base[2] = str(train_cache.root)
     assert cli.main(base + ["--steps", "3", "--set", "imagination_horizon=3"]) == 0
     assert load_checkpoint(run / "checkpoint.pt")["step"] == 3
     assert json.loads((run / "config.json").read_text())["imagination_horizon"] == 3

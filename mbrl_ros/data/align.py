@@ -61,6 +61,14 @@ class Recording:
 class AlignResult:
     episodes: list[dict] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # What the timeline did to the data (reported per bag): observation gaps that split an
+    # episode, shorter silences bridged by holding the last observation, fragments too short
+    # to keep, and steps that reuse the previous step's camera frame (camera slower than control).
+    gaps_split: int = 0
+    gaps_merged: int = 0
+    fragments_dropped: int = 0
+    repeated_frames: int = 0
+    image_steps: int = 0
 
 
 def covered_intervals(times: np.ndarray, lo: int, hi: int, max_gap: int) -> list[tuple[int, int]]:
@@ -111,7 +119,9 @@ def align(rec: Recording, dt: int, max_gap: int, action_dim: int, tolerance: int
             cover = intersect(cover, covered_intervals(rec.images.times, lo, hi, max_gap))
         first_in_part = True
         for start, end in cover:
+            res.gaps_merged += _bridged_silences(rec, start, end, dt)
             if not first_in_part:
+                res.gaps_split += 1
                 res.warnings.append(f"{where}: gap of more than {max_gap / 1e9:.3f}s in the observations "
                                     f"before {fmt_time(start)}: a new episode starts there")
             first_in_part = False
@@ -122,15 +132,34 @@ def align(rec: Recording, dt: int, max_gap: int, action_dim: int, tolerance: int
                     continue
                 res.episodes.append(_episode(rec, ep_ticks, terminal, lo, half, action_dim, tolerance,
                                              reward_fn, stats))
+                if rec.images is not None:
+                    frames = _latest_at_or_before(rec.images.times, ep_ticks + tolerance)
+                    res.repeated_frames += int((frames[1:] == frames[:-1]).sum())
+                    res.image_steps += len(frames) - 1
     if stats["no_command"]:
         res.warnings.append(f"{where}: {stats['no_command']} steps had no command since the episode start "
                             f"(first at {fmt_time(stats['no_command_t'])}); their action is 0")
     if stats["no_reward"]:
         res.warnings.append(f"{where}: {stats['no_reward']} steps had no reward message "
                             f"(first at {fmt_time(stats['no_reward_t'])}); their reward is 0")
+    res.fragments_dropped = stats["short"]
     if stats["short"]:
         res.warnings.append(f"{where}: dropped {stats['short']} fragment(s) shorter than {min_steps} steps")
     return res
+
+
+def _bridged_silences(rec: Recording, start: int, end: int, dt: int) -> int:
+    """Silences of an observation stream inside [start, end] longer than 1.5 of its usual spacing
+    (and of the control period) but too short to split the episode: the last observation is held
+    across them. A camera that is simply slower than the control rate is not counted here (its
+    reused frames are the repeated-frame share)."""
+    count = 0
+    for stream in (rec.joints, rec.images):
+        if stream is not None:
+            spacing = np.diff(stream.times[(stream.times >= start) & (stream.times <= end)])
+            if len(spacing):
+                count += int((spacing > 1.5 * max(dt, float(np.median(spacing)))).sum())
+    return count
 
 
 def _cut_at_terminals(ticks: np.ndarray, terminals: Stream, half: int, has_episode_topic: bool):

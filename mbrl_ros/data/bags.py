@@ -33,6 +33,16 @@ from .episodes import EpisodeCache, content_key
 log = logging.getLogger(__name__)
 
 JOINT_FIELDS = ("position_velocity", "position")
+REWARD_SOURCES = ("topic", "task", "none")
+TASK_SOURCES = ("task", "reward_fn")  # "reward_fn": the old name, kept as given so cache keys stay the same
+
+# Field -> the YAML type it must have (checked in from_dict, so a wrong type is one line naming the key).
+_TYPES = {"image_size": "list of 2 integers or null", "control_rate_hz": "number or null",
+          "image_topic": "string", "joint_topic": "string", "command_topic": "string", "reward_topic": "string",
+          "episode_topic": "string", "terminal_topic": "string", "joint_fields": "string",
+          "reward_source": "string", "task": "string or null", "max_gap_s": "number",
+          "stamp_tolerance_s": "number", "active_grace_s": "number", "min_episode_steps": "integer",
+          "joint_names": "list of strings", "continuous_joints": "list of strings", "action_spec": "mapping"}
 
 
 @dataclass(frozen=True)
@@ -46,9 +56,13 @@ class IngestConfig:
                   "continuous"): the model reads their angle as (sin, cos) (ObsSpec.angle_joints).
     image_size    (H, W) of the stored images (other sizes are resized); None: no images.
     action_spec   command limits in robot units (commands are mapped to [-1, 1]).
-    control_rate_hz  the tick rate; None: derived from the command log times.
-    reward_source "topic" (sum of reward messages per step) or "reward_fn"
-                  (`mbrl_ros.envs.reward_fn(task)` of the joints and action).
+    control_rate_hz  the tick rate; None: derived from the command log times (pauses longer
+                  than max_gap_s left out; see _control_period_ns), and reported per bag.
+    reward_source "topic" (sum of reward messages per step), "task" (`task`'s reward of the
+                  joints and action: a task YAML, a module:function or an env id; see
+                  mbrl_ros.data.tasks; "reward_fn" is the old name) or "none" (a robot without a
+                  reward: rewards are 0 and the cache says it has none; train the world model
+                  reward-free, then `mbrl-ros relabel` with a task).
     max_gap_s     an observation stream silent for longer splits the episode.
     active_grace_s  a bag without metadata.yaml modified less than this ago is assumed to be
                   still recording and is skipped (0 reads it anyway).
@@ -85,10 +99,11 @@ class IngestConfig:
             raise ValueError("IngestConfig: joint_names must name at least one joint")
         if self.joint_fields not in JOINT_FIELDS:
             raise ValueError(f"IngestConfig: joint_fields must be one of {JOINT_FIELDS}, got '{self.joint_fields}'")
-        if self.reward_source not in ("topic", "reward_fn"):
-            raise ValueError(f"IngestConfig: reward_source must be 'topic' or 'reward_fn', got '{self.reward_source}'")
-        if self.reward_source == "reward_fn" and not self.task:
-            raise ValueError("IngestConfig: reward_source='reward_fn' needs task (an env id)")
+        if self.reward_source not in REWARD_SOURCES + TASK_SOURCES:
+            raise ValueError(f"IngestConfig: reward_source must be one of {list(REWARD_SOURCES)}, "
+                             f"got '{self.reward_source}'")
+        if self.reward_source in TASK_SOURCES and not self.task:
+            raise ValueError("IngestConfig: reward_source='task' needs task (a task YAML, module:function or env id)")
         if self.control_rate_hz is not None and self.control_rate_hz <= 0:
             raise ValueError(f"IngestConfig: control_rate_hz must be > 0, got {self.control_rate_hz}")
         if self.max_gap_s <= 0:
@@ -131,19 +146,34 @@ class IngestConfig:
             raise ValueError(f"IngestConfig: unknown keys {unknown}; known: {sorted(known)}")
         if "action_spec" not in d or "joint_names" not in d:
             raise ValueError("IngestConfig: 'joint_names' and 'action_spec' are required")
+        for key, value in d.items():
+            if not _has_type(value, _TYPES.get(key, "")):
+                raise ValueError(f"IngestConfig: {key} must be a {_TYPES[key]}, got {value!r}")
         spec = d["action_spec"]
-        d["action_spec"] = spec if isinstance(spec, ActionSpec) else ActionSpec.from_dict(spec)
+        try:
+            d["action_spec"] = spec if isinstance(spec, ActionSpec) else ActionSpec.from_dict(spec)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"IngestConfig: action_spec {spec!r} is not {{dim, low, high[, names]}} ({exc})") \
+                from None
         return cls(**d)
 
     @classmethod
     def from_yaml(cls, path: Path) -> "IngestConfig":
         import yaml
 
-        data = yaml.safe_load(Path(path).read_text()) or {}
+        path = Path(path)
+        if not path.is_file():
+            raise ValueError(f"ingest config {path} does not exist")
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ValueError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: expected a mapping of IngestConfig keys (optionally under 'ingest:')")
         try:
             return cls.from_dict(data.get("ingest", data))
         except (ValueError, TypeError) as exc:
-            raise ValueError(f"{path}: {exc}") from exc
+            raise ValueError(f"{path}: {exc}") from None
 
     @classmethod
     def for_env(cls, env, **overrides) -> "IngestConfig":
@@ -160,6 +190,21 @@ class IngestConfig:
 
     def fingerprint(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
+
+
+def _has_type(value, kind: str) -> bool:
+    """Whether a YAML value fits the `_TYPES` description (an empty description: anything)."""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    checks = {
+        "": True, "mapping": isinstance(value, (dict, ActionSpec)), "string": isinstance(value, str),
+        "string or null": value is None or isinstance(value, str), "number": number,
+        "number or null": value is None or number,
+        "integer": isinstance(value, int) and not isinstance(value, bool),
+        "list of strings": isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value),
+        "list of 2 integers or null": value is None or (isinstance(value, (list, tuple)) and len(value) == 2 and all(
+            isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)),
+    }
+    return checks[kind]
 
 
 def joint_layout(obs_spec: ObsSpec) -> tuple[tuple[str, ...], str]:
@@ -188,6 +233,24 @@ class BagResult:
     steps: int = 0
     warnings: list[str] = field(default_factory=list)
     error: Optional[str] = None
+    # for ingested bags: rate_hz, rate_from, gaps_split, gaps_merged, fragments_dropped,
+    # repeated_frames (a share, None without images); see bag_to_episodes
+    timeline: dict = field(default_factory=dict)
+
+    def describe(self) -> str:
+        """One line: status, episodes, and how the bag was put on the control timeline."""
+        line = f"bag {self.bag}: {self.status}"
+        if self.status == "ingested":
+            line += f", {self.episodes} episode(s), {self.steps} steps"
+        tl = self.timeline
+        if tl:
+            line += f"; {tl['rate_hz']:.2f} Hz ({tl['rate_from']})"
+            line += f"; gaps: {tl['gaps_split']} split an episode, {tl['gaps_merged']} bridged"
+            if tl["fragments_dropped"]:
+                line += f", {tl['fragments_dropped']} fragment(s) too short dropped"
+            if tl.get("repeated_frames") is not None:
+                line += f"; repeated frames {100 * tl['repeated_frames']:.0f}%"
+        return line
 
 
 @dataclass
@@ -219,9 +282,15 @@ class IngestReport:
             counts[b.status] += 1
         status = ", ".join(f"{n} {s}" for s, n in counts.items()) or "no bags"
         lines = [f"{len(self.bags)} bag(s): {status}; {self.episodes} new episodes, {self.steps} steps"]
-        lines += [f"warning: {w}" for w in self.warnings]
+        lines += [b.describe() for b in self.bags if b.timeline]
+        lines += [f"warning: {w}" for w in dict.fromkeys(self.warnings)]  # each once, in order
         lines += [f"error: {e}" for e in self.errors]
         return "\n".join(lines)
+
+    @property
+    def ingested_nothing(self) -> bool:
+        """No bag gave episodes now or in an earlier run (an empty folder, every bag failed ...)."""
+        return not any(b.status in ("ingested", "already ingested") for b in self.bags)
 
 
 class IngestError(ValueError):
@@ -257,7 +326,7 @@ def ingest_bags(bag_paths: Iterable[Path] | Path, cache: EpisodeCache, config: I
         bag_paths = [bag_paths]
     bags = find_bags(bag_paths)
     report = IngestReport()
-    reward_fn = _reward_fn(config)
+    reward_fn = reward_function(config)
     try:
         from tqdm import tqdm
 
@@ -274,16 +343,31 @@ def ingest_bags(bag_paths: Iterable[Path] | Path, cache: EpisodeCache, config: I
     return report
 
 
-def _reward_fn(config: IngestConfig) -> Optional[Callable]:
-    if config.reward_source != "reward_fn":
-        return None
-    from mbrl_ros.envs import reward_fn
+def reward_function(config: IngestConfig) -> Optional[Callable]:
+    """f(joints, action) giving each step's reward, or None to read the reward topic.
 
-    fn = reward_fn(config.task)
-    if fn is None:
-        raise ValueError(f"IngestConfig: {config.task} has no reward function of the joints; "
-                         "use reward_source='topic'")
-    return fn
+    "task": the task, checked against this config's obs spec (a task built for another
+    joint vector is a ValueError naming both sizes); "none": zeros (the cache records that
+    the episodes carry no reward, so training leaves the reward and value heads alone).
+    """
+    if config.reward_source == "none":
+        return no_reward
+    if config.reward_source not in TASK_SOURCES:
+        return None
+    from .tasks import load_task
+
+    return load_task(config.task, config.obs_spec, config.action_spec)
+
+
+def no_reward(joints, action) -> np.ndarray:
+    return np.zeros(np.shape(joints)[:-1], np.float64)
+
+
+def reward_label(config: IngestConfig) -> str:
+    """What the cache index records as the episodes' reward: "topic <name>", "task <spec>" or "none"."""
+    if config.reward_source == "topic":
+        return f"topic {config.reward_topic}"
+    return "none" if config.reward_source == "none" else f"task {config.task}"
 
 
 def _ingest_one(bag: Path, cache: EpisodeCache, config: IngestConfig, reward_fn, report: IngestReport) -> BagResult:
@@ -308,12 +392,12 @@ def _ingest_one(bag: Path, cache: EpisodeCache, config: IngestConfig, reward_fn,
         result.status = "already ingested"
         return result
     try:
-        episodes = bag_to_episodes(bag, config, result.warnings.append, reward_fn)
+        episodes = bag_to_episodes(bag, config, result.warnings.append, reward_fn, result.timeline)
     except IngestError as exc:
         result.error = str(exc)
         return result
     report.paths += cache.add(episodes, result.key, source_name=bag.name, obs_spec=config.obs_spec,
-                              action_spec=config.action_spec)
+                              action_spec=config.action_spec, reward=reward_label(config))
     result.status = "ingested"
     result.episodes = len(episodes)
     result.steps = sum(len(ep["reward"]) for ep in episodes)
@@ -321,8 +405,11 @@ def _ingest_one(bag: Path, cache: EpisodeCache, config: IngestConfig, reward_fn,
 
 
 def bag_to_episodes(bag: Path, config: IngestConfig, warn: Callable[[str], None],
-                    reward_fn: Optional[Callable] = None) -> list[dict]:
-    """Read one bag and cut it into episodes (not stored). Raises IngestError if it gives none."""
+                    reward_fn: Optional[Callable] = None, timeline: Optional[dict] = None) -> list[dict]:
+    """Read one bag and cut it into episodes (not stored). Raises IngestError if it gives none.
+
+    `timeline`, if given, is filled with how the bag met the control timeline: rate_hz and
+    rate_from, gaps_split / gaps_merged, fragments_dropped, repeated_frames (a share)."""
     bag = Path(bag)
     topics = {config.joint_topic, config.command_topic, config.episode_topic, config.terminal_topic}
     if config.image_size is not None:
@@ -331,12 +418,20 @@ def bag_to_episodes(bag: Path, config: IngestConfig, warn: Callable[[str], None]
         topics.add(config.reward_topic)
     messages = iter_messages(bag, topics, warn)
     rec = _decode(bag, messages, config, warn)
-    dt = _control_period_ns(bag, config, rec)
-    result = align(rec, dt=dt, max_gap=int(config.max_gap_s * 1e9), action_dim=config.action_spec.dim,
-                   tolerance=int(config.stamp_tolerance_s * 1e9), reward_fn=reward_fn,
-                   where=f"bag {bag}", min_steps=config.min_episode_steps)
+    dt, rate_from = _control_period_ns(bag, config, rec, warn)
+    try:
+        result = align(rec, dt=dt, max_gap=int(config.max_gap_s * 1e9), action_dim=config.action_spec.dim,
+                       tolerance=int(config.stamp_tolerance_s * 1e9), reward_fn=reward_fn,
+                       where=f"bag {bag}", min_steps=config.min_episode_steps)
+    except ValueError as exc:  # a task that does not fit the recorded vectors
+        raise IngestError(f"bag {bag}: {exc}") from None
     for w in result.warnings:
         warn(w)
+    if timeline is not None:
+        timeline.update(rate_hz=1e9 / dt, rate_from=rate_from, gaps_split=result.gaps_split,
+                        gaps_merged=result.gaps_merged, fragments_dropped=result.fragments_dropped,
+                        repeated_frames=(result.repeated_frames / result.image_steps
+                                         if result.image_steps else None))
     if not result.episodes:
         raise IngestError(f"bag {bag}: no episode of at least {config.min_episode_steps} steps could be formed "
                           f"({len(rec.joints)} joint states, {len(rec.images) if rec.images else 0} images)")
@@ -345,13 +440,44 @@ def bag_to_episodes(bag: Path, config: IngestConfig, warn: Callable[[str], None]
     return result.episodes
 
 
-def _control_period_ns(bag: Path, config: IngestConfig, rec: Recording) -> int:
+def _control_period_ns(bag: Path, config: IngestConfig, rec: Recording,
+                       warn: Callable[[str], None]) -> tuple[int, str]:
+    """(control period in ns, where it came from).
+
+    Derived from the commands, leaving out pauses longer than max_gap_s (resets between
+    episodes), so pauses cannot drag the rate down (the mean spacing of 200-step, 20 Hz
+    episodes with 2 s resets is 60 ms: 16.7 Hz). The median spacing gives the period
+    roughly; each run of commands between pauses then gives it precisely as its span over
+    its number of periods (a dropped command counts as two periods), which averages the
+    jitter of the log times out instead of letting a grid a fraction of a ms off drift by
+    a whole tick over an episode. A rate within 0.5% of a whole number of Hz is taken as that
+    number (controllers run at whole rates; the rest is jitter, and a grid 0.1% off loses a
+    step every few hundred). Irregular spacing is reported: ticks then repeat or skip commands.
+    """
     if config.control_rate_hz is not None:
-        return int(round(1e9 / config.control_rate_hz))
-    if len(rec.commands) < 2:
+        return int(round(1e9 / config.control_rate_hz)), "control_rate_hz"
+    times = rec.commands.times
+    all_spacing = np.diff(times)
+    keep = (all_spacing > 0) & (all_spacing <= config.max_gap_s * 1e9)
+    spacing = all_spacing[keep]
+    if len(spacing) < 2:
         raise IngestError(f"bag {bag}: control_rate_hz is not set and topic {config.command_topic} has too few "
-                          "messages to derive it")
-    return int(np.median(np.diff(rec.commands.times)))
+                          "commands to derive it; set control_rate_hz in the ingest config")
+    rough = float(np.median(spacing))
+    cuts = np.nonzero(~keep)[0]
+    runs = zip(np.concatenate([[0], cuts + 1]), np.concatenate([cuts, [len(times) - 1]]))
+    spans = [(int(times[e] - times[s]), round((times[e] - times[s]) / rough)) for s, e in runs if e > s]
+    periods = sum(n for _, n in spans)
+    period = sum(span for span, _ in spans) / periods if periods else rough
+    whole = round(1e9 / period)
+    if whole >= 1 and abs(1e9 / period - whole) <= 0.005 * whole:
+        period = 1e9 / whole
+    off = float(np.mean(np.abs(spacing - period) > 0.25 * period))
+    if off > 0.2:
+        warn(f"bag {bag}: command spacing is irregular ({100 * off:.0f}% of {len(spacing)} intervals differ from "
+             f"the median {period / 1e6:.1f} ms by more than 25%): derived {1e9 / period:.2f} Hz; set "
+             "control_rate_hz if that is not the controller's rate")
+    return int(round(period)), f"derived from {len(times)} commands in {len(spans)} run(s)"
 
 
 class _Problems:

@@ -121,13 +121,25 @@ class EpisodeCache:
         raw = self._index.get("action_spec")
         return ActionSpec.from_dict(raw) if raw else None
 
+    @property
+    def rewards(self) -> list[str]:
+        """Where the sources' rewards came from ("topic /mbrl/reward", "task <spec>", "none"), each once."""
+        return sorted({src.get("reward", "topic") for src in self._index["sources"].values()})
+
+    @property
+    def reward_free(self) -> bool:
+        """Whether some episodes carry no reward (ingested with reward_source none): their reward
+        arrays are placeholders, so training must leave the reward and value heads alone."""
+        return "none" in self.rewards
+
     def add(self, episodes: Iterable[Episode], source_key: str, source_name: str = "",
-            obs_spec=None, action_spec=None) -> list[Path]:
+            obs_spec=None, action_spec=None, reward: Optional[str] = None) -> list[Path]:
         """Store episodes coming from one source; returns their paths ([] if already ingested).
 
         `obs_spec` and `action_spec` (the source's) are recorded so training from the cache
         alone knows the joint names, which joints are angles and the robot's command limits
         (which a model bundle carries to the controller); the latest ones given win.
+        `reward` says where the episodes' rewards came from ("none": they have none).
         """
         if self.has_source(source_key):
             return []
@@ -143,6 +155,8 @@ class EpisodeCache:
                                  f"(adding source {source_key!r})")
             paths.append(save_episode(path, ep))
         self._index["sources"][source_key] = {"name": source_name, "episodes": [p.name for p in paths]}
+        if reward is not None:
+            self._index["sources"][source_key]["reward"] = reward
         atomic_write_bytes(self.root / self.INDEX, json.dumps(self._index, indent=1).encode())
         return paths
 

@@ -3,7 +3,10 @@
     mbrl-ros ingest --bags bags/ --cache cache/ --config bags/ingest.yaml
     mbrl-ros ingest --bags rec1/ rec2.mcap --cache cache/ --env mbrl_ros/Reacher2D-v0
 
-Exit status 1 if any bag failed (its error names the bag and topic), else 0.
+Prints one line per bag (episodes, the control rate and where it came from, observation
+gaps that split or were bridged, the share of repeated camera frames), then each warning once.
+Exit status 1 if any bag failed (its error names the bag and topic) or nothing was ingested
+(no bags found, none gave an episode), 2 for a bad config or path (one line, no traceback).
 """
 from __future__ import annotations
 
@@ -33,7 +36,10 @@ def load_config(args: argparse.Namespace):
     elif args.env is not None:
         import mbrl_ros.envs as envs
 
-        env = envs.make(args.env, render_image=True)
+        try:
+            env = envs.make(args.env, render_image=True)
+        except KeyError as exc:
+            raise ValueError(exc.args[0]) from None
         config = IngestConfig.for_env(env)
         env.close()
     else:
@@ -45,14 +51,40 @@ def load_config(args: argparse.Namespace):
     return config
 
 
-def run(args: argparse.Namespace) -> int:
+def ingest_and_report(bags, cache, config, prog: str):
+    """Ingest, print the report once (per-bag lines, each warning once); the IngestReport.
+
+    The bags logger is silenced meanwhile: the summary lists its warnings, and printing both
+    showed every warning twice. Raises ValueError (one line) for a missing path or a task
+    that does not fit the config."""
     import logging
 
     from .bags import ingest_bags
+
+    logger = logging.getLogger("mbrl_ros.data.bags")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        report = ingest_bags(bags, cache, config)
+    except FileNotFoundError as exc:
+        raise ValueError(str(exc)) from None
+    finally:
+        logger.setLevel(level)
+    print(report.summary(), file=sys.stderr)
+    if not report.bags:
+        print(f"{prog}: no rosbag2 recording found under {' '.join(map(str, bags))}", file=sys.stderr)
+    elif report.ingested_nothing:
+        print(f"{prog}: nothing was ingested (see the errors above)", file=sys.stderr)
+    return report
+
+
+def run(args: argparse.Namespace) -> int:
     from .episodes import EpisodeCache
 
-    logging.getLogger("mbrl_ros.data.bags").setLevel(logging.CRITICAL)  # the summary below lists them
-    config = load_config(args)
-    report = ingest_bags(args.bags, EpisodeCache(args.cache), config)
-    print(report.summary(), file=sys.stderr)
-    return 1 if report.errors else 0
+    try:
+        config = load_config(args)
+        report = ingest_and_report(args.bags, EpisodeCache(args.cache), config, "mbrl-ros ingest")
+    except ValueError as exc:
+        print(f"mbrl-ros ingest: {exc}", file=sys.stderr)
+        return 2
+    return 1 if report.errors or report.ingested_nothing else 0

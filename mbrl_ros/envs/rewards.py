@@ -5,6 +5,10 @@ reward cannot be computed from the joints (Reacher2D: the target is only in the
 image, so its reward must come from the recorded /mbrl/reward topic).
 
 All functions broadcast over leading dimensions: joints[..., J], action[..., A].
+Each says which joint vector it reads (`fn.joint_names`, the obs spec entries in the
+order it indexes them): mbrl_ros.data.tasks hands it exactly those entries, matched by
+name, and refuses a recording that lacks them, where positional slicing of another
+robot's vector would silently read the wrong (or no) entries.
 """
 from __future__ import annotations
 
@@ -48,6 +52,9 @@ def cartpole_swingup_reward(joints, action):
     return upright * centered * small_control * small_velocity
 
 
+cartpole_swingup_reward.joint_names = ("slider.pos", "hinge.pos", "slider.vel", "hinge.vel")
+
+
 # Reacher-v5's state vector (envs/gym_adapter.py TASKS) ends with fingertip - target (x, y).
 REACHER_V5_FINGERTIP_TO_TARGET = slice(8, 10)
 
@@ -63,8 +70,16 @@ def reacher_v5_reward(joints, action):
     return -np.linalg.norm(j[..., REACHER_V5_FINGERTIP_TO_TARGET], axis=-1) - np.square(a).sum(axis=-1)
 
 
+reacher_v5_reward.joint_names = ("joint0.cos", "joint1.cos", "joint0.sin", "joint1.sin", "target_x.pos",
+                                 "target_y.pos", "joint0.vel", "joint1.vel", "fingertip_minus_target.x",
+                                 "fingertip_minus_target.y")
+
+
 def inverted_pendulum_reward(joints, action):
     """gymnasium InvertedPendulum-v5: 1 while |pole angle| <= 0.2 rad (and finite), else 0."""
     j = np.asarray(joints, dtype=np.float64)
     ok = np.all(np.isfinite(j), axis=-1) & (np.abs(j[..., 1]) <= 0.2)
     return ok.astype(np.float64)
+
+
+inverted_pendulum_reward.joint_names = ("slider.pos", "hinge.pos", "slider.vel", "hinge.vel")

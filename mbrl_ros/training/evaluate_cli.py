@@ -1,6 +1,10 @@
 """`mbrl-ros evaluate`: open-loop prediction errors and reward R^2 on held-out episodes.
 
     mbrl-ros evaluate --checkpoint runs/r1/checkpoint.pt --cache heldout_cache/ --out runs/r1/eval
+    mbrl-ros evaluate --checkpoint runs/r1/checkpoint.pt --bags heldout_bags/ --config ingest.yaml --out runs/r1/eval
+
+With --bags the held-out recordings are ingested into <out>/cache first (as `train --bags`).
+A model trained without a reward (or episodes without one) has no meaningful reward R^2 (nan).
 
 Prints a table (horizons 1/5/15/50 by default; "filter" = posterior reconstruction)
 and writes <out>/metrics.json, <out>/open_loop.png (rows: real / imagined) and
@@ -15,7 +19,14 @@ from pathlib import Path
 
 def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", type=Path, required=True)
-    parser.add_argument("--cache", type=Path, required=True, help="episode cache of held-out episodes")
+    src = parser.add_mutually_exclusive_group(required=True)
+    src.add_argument("--cache", type=Path, help="episode cache of held-out episodes")
+    src.add_argument("--bags", type=Path, nargs="+", help="held-out bag directories/files/folders, ingested "
+                     "into <out>/cache first")
+    parser.add_argument("--config", type=Path, default=None, help="ingest YAML for --bags (IngestConfig keys)")
+    parser.add_argument("--env", default=None, help="for --bags: read joints/limits/image size from this env id")
+    parser.add_argument("--active-grace", type=float, default=None,
+                        help="for --bags: seconds; skip bags without metadata.yaml modified more recently")
     parser.add_argument("--out", type=Path, required=True, help="folder for metrics.json and the PNG/GIF")
     parser.add_argument("--horizons", type=int, nargs="+", default=[1, 5, 15, 50])
     parser.add_argument("--max-episodes", type=int, default=None, help="use only the first N episodes")
@@ -25,22 +36,20 @@ def register(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from ..data.episodes import EpisodeCache
     from ..world_model.checkpoint import load_world_model
     from .evaluation import evaluate, format_joint_table, format_table
+    from .train_cli import open_cache
 
     torch.set_num_threads(max(1, args.threads))
-    if not args.cache.is_dir():
-        print(f"mbrl-ros evaluate: cache folder {args.cache} does not exist", file=sys.stderr)
-        return 1
     try:
         model, payload = load_world_model(args.checkpoint)
+        cache, _, _ = open_cache(args, "mbrl-ros evaluate", args.out / "cache")
     except ValueError as exc:
         print(f"mbrl-ros evaluate: {exc}", file=sys.stderr)
         return 1
-    episodes = EpisodeCache(args.cache).episodes()[:args.max_episodes]
+    episodes = cache.episodes()[:args.max_episodes]
     if not episodes:
-        print(f"mbrl-ros evaluate: no episodes in {args.cache}", file=sys.stderr)
+        print(f"mbrl-ros evaluate: no episodes in {cache.root}", file=sys.stderr)
         return 1
     report = evaluate(model, episodes, horizons=args.horizons, out_dir=args.out)
     print(f"checkpoint {args.checkpoint} (step {payload['step']}), {len(episodes)} held-out episodes")

@@ -4,7 +4,9 @@
     mbrl-ros train --cache runs/r1/cache --out runs/r1 --steps 8000 --resume
 
 With --bags the recordings are first ingested (mbrl_ros.data.bags.ingest_bags) into
-<out>/cache; re-ingesting a bag already there is a no-op. Writes <out>/checkpoint.pt
+<out>/cache; re-ingesting a bag already there is a no-op. Episodes ingested without a
+reward (reward_source none) train the representation and dynamics only
+(WorldModelConfig.reward_free()); `mbrl-ros relabel` then gives the model a task. Writes <out>/checkpoint.pt
 (every --save-every steps and at the end) and TensorBoard logs to <out>/tb.
 --steps is the TOTAL step count: `--resume` continues the checkpoint in <out> from
 its step (same optimiser and RNG state) up to --steps.
@@ -56,24 +58,30 @@ def parse_overrides(items: list[str]) -> dict:
     return out
 
 
-def load_episodes(args: argparse.Namespace):
-    """(episodes, ObsSpec or None, ActionSpec or None) from --bags (ingesting first, specs from
-    the ingest config) or --cache (the specs recorded in the cache, if any)."""
+def open_cache(args: argparse.Namespace, prog: str, ingest_into: Path):
+    """The EpisodeCache of --cache, or of --bags ingested (report printed once) into `ingest_into`,
+    and the ObsSpec/ActionSpec to use (the ingest config's, or those the cache recorded).
+    ValueError (one line) for a missing folder, a bad config or a task that does not fit."""
     from ..data.episodes import EpisodeCache
 
     if args.cache is not None:
         if not args.cache.is_dir():
-            raise SystemExit(f"mbrl-ros train: cache folder {args.cache} does not exist")
+            raise ValueError(f"cache folder {args.cache} does not exist")
         cache = EpisodeCache(args.cache)
-        return cache.episodes(), cache.obs_spec, cache.action_spec
-    from ..data.bags import ingest_bags
-    from ..data.ingest_cli import load_config
+        return cache, cache.obs_spec, cache.action_spec
+    from ..data.ingest_cli import ingest_and_report, load_config
 
     config = load_config(args)
-    cache = EpisodeCache(args.out / "cache")
-    report = ingest_bags(args.bags, cache, config)
-    print(report.summary(), file=sys.stderr)
-    return cache.episodes(), config.obs_spec, config.action_spec
+    cache = EpisodeCache(ingest_into)
+    ingest_and_report(args.bags, cache, config, prog)
+    return cache, config.obs_spec, config.action_spec
+
+
+def load_episodes(args: argparse.Namespace):
+    """(episodes, ObsSpec or None, ActionSpec or None, reward_free) from --bags (ingesting first,
+    specs from the ingest config) or --cache (the specs recorded in the cache, if any)."""
+    cache, obs_spec, action_spec = open_cache(args, "mbrl-ros train", args.out / "cache")
+    return cache.episodes(), obs_spec, action_spec, cache.reward_free
 
 
 def run(args: argparse.Namespace) -> int:
@@ -84,7 +92,11 @@ def run(args: argparse.Namespace) -> int:
 
     torch.set_num_threads(max(1, args.threads))
     args.out.mkdir(parents=True, exist_ok=True)
-    episodes, obs_spec, action_spec = load_episodes(args)
+    try:
+        episodes, obs_spec, action_spec, reward_free = load_episodes(args)
+    except ValueError as exc:
+        print(f"mbrl-ros train: {exc}", file=sys.stderr)
+        return 2
     if not episodes:
         print("mbrl-ros train: no episodes to train on (did ingestion fail? see above)", file=sys.stderr)
         return 1
@@ -97,11 +109,32 @@ def run(args: argparse.Namespace) -> int:
         trainer = Trainer.resume(ckpt, episodes, config_overrides=parse_overrides(args.overrides),
                                  log_dir=log_dir, device=args.device)
     else:
+        # a model for a robot must know which joint is which: the bundle's names are how the
+        # controller finds its joints in JointState (every cache writer records them)
+        where = f"mbrl-ros train: {args.cache or args.out / 'cache'}"
+        try:
+            if obs_spec is None:
+                raise ValueError(f"{where}: the cache records no observation spec (joint names); ingest the "
+                                 "recordings with `mbrl-ros ingest`, or add episodes with "
+                                 "EpisodeCache.add(obs_spec=...)")
+            obs_spec.require_joint_names(where)
+        except ValueError as exc:
+            print(exc, file=sys.stderr)
+            return 2
         if ckpt.exists():
             print(f"mbrl-ros train: {ckpt} exists; pass --resume to continue it or choose another --out",
                   file=sys.stderr)
             return 1
-        config = WorldModelConfig.preset(args.preset, **parse_overrides(args.overrides))
+        try:
+            config = WorldModelConfig.preset(args.preset, **parse_overrides(args.overrides))
+        except (TypeError, ValueError) as exc:
+            print(f"mbrl-ros train: {exc}", file=sys.stderr)
+            return 2
+        if reward_free:
+            config = config.reward_free()
+            print("mbrl-ros train: the episodes carry no reward (reward_source none): training the representation "
+                  "and dynamics only (no reward head, actor or value); give the model a task with "
+                  "`mbrl-ros relabel`", file=sys.stderr)
         trainer = Trainer.create(config, episodes, obs_spec=obs_spec,
                                  action_dim=action_spec.dim if action_spec else None,
                                  seed=args.seed, log_dir=log_dir, device=args.device, action_spec=action_spec)

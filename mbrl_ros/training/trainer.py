@@ -12,6 +12,12 @@ started from the posterior states (with value_from="real" the value is instead
 fitted to TD(lambda) returns along the real window), then the slow value EMA.
 Three Adam optimisers, each with global-norm gradient clipping.
 
+Data without a reward (config.train_reward=False, `WorldModelConfig.reward_free()`):
+the same world-model update without the reward loss, and no actor or value.
+`Trainer.for_heads(checkpoint, relabelled_episodes)` then trains only what a task's
+reward touches, the reward head (and actor and value), on the frozen representation
+and dynamics: `mbrl-ros relabel` (training/relabel_cli.py).
+
 Resuming restores the step, all optimiser states, the torch RNG and the window
 sampler's RNG, so a resumed run takes the same next steps as an uninterrupted one
 (given the same episodes in the same order).
@@ -34,6 +40,7 @@ from ..world_model.checkpoint import load_checkpoint, model_from_payload, save_c
 from ..world_model.config import WorldModelConfig
 from ..world_model.model import WorldModel, batch_to_torch
 from ..world_model.networks import JointCodec
+from .allocator import keep_freed_memory
 
 # A separate, fixed stream for the windows shown in TensorBoard, so logging never
 # changes which batches training sees.
@@ -58,9 +65,16 @@ class Trainer:
 
     def __init__(self, model: WorldModel, episodes: Iterable[Episode] = (), seed: int = 0,
                  log_dir: Optional[Path] = None, device: str | torch.device = "cpu",
-                 action_spec: Optional[ActionSpec] = None, log_every: int = 25, image_every: int = 500):
+                 action_spec: Optional[ActionSpec] = None, log_every: int = 25, image_every: int = 500,
+                 heads_only: bool = False):
         self.config: WorldModelConfig = model.config
+        # heads_only: train the reward head (+ actor, value) on the frozen world model (for_heads)
+        self.heads_only = bool(heads_only)
+        if self.heads_only and not self.config.train_reward:
+            raise ValueError("heads_only training fits the reward head: it needs train_reward=True")
         self.device = torch.device(device)
+        if self.device.type == "cpu":
+            keep_freed_memory()  # training re-allocates the same big tensors each step (allocator.py)
         self.model = model.to(self.device)
         self.seed = int(seed)
         self.action_spec = action_spec
@@ -81,7 +95,12 @@ class Trainer:
             "actor": torch.optim.Adam(model.actor.parameters(), lr=cfg.lr_actor, **adam),
             "value": torch.optim.Adam(model.value_head.parameters(), lr=cfg.lr_value, **adam),
         }
+        if self.heads_only:
+            self.optimizers["reward"] = torch.optim.Adam(model.reward_head.parameters(), lr=cfg.lr_model, **adam)
         self.log_dir = Path(log_dir) if log_dir else None
+        # plain data saved in the checkpoint's extra (e.g. "source_data": what the rewards came from,
+        # which `mbrl-ros export` copies into the bundle's manifest)
+        self.notes: dict = {}
         self._writer = None
         self.last_metrics: dict[str, float] = {}
 
@@ -136,6 +155,36 @@ class Trainer:
             trainer.sampler.rng.bit_generator.state = extra["sampler_rng"]
         return trainer
 
+    @classmethod
+    def for_heads(cls, checkpoint: Path, episodes: Iterable[Episode] = (), config_overrides: Optional[dict] = None,
+                  **kwargs) -> "Trainer":
+        """A trainer of `checkpoint`'s reward head, actor and value only (the relabel step).
+
+        The encoder, dynamics, decoders and continuation head keep the checkpoint's weights:
+        a new task (new rewards of the same episodes) needs no new world model. The config
+        gets train_reward=True and, unless `config_overrides` say otherwise, train_actor=True
+        (Dreamer's imagined value, for the planners to bootstrap from). Fresh optimisers: the
+        heads learn a new target. The step count continues from the checkpoint's.
+        """
+        payload = load_checkpoint(checkpoint)
+        saved = WorldModelConfig.from_dict(payload["config"]).to_dict()
+        changes = {"train_reward": True, "train_actor": True, **(config_overrides or {})}
+        weights = sorted(set(changes) & (set(ARCHITECTURE_FIELDS) - {"train_actor", "value_from"}))
+        if weights:
+            raise ValueError(f"cannot change architecture fields {weights} when training the heads of {checkpoint}")
+        if (float(changes.get("frame_reward_scale", saved["frame_reward_scale"])) > 0) != \
+                (float(saved["frame_reward_scale"]) > 0):
+            raise ValueError(f"cannot switch the frame reward head on or off when training the heads of {checkpoint}")
+        payload["config"] = WorldModelConfig.from_dict({**saved, **changes}).to_dict()
+        _fit_joint_variance_to_config(payload)
+        model = model_from_payload(payload, checkpoint)
+        action_spec = ActionSpec.from_dict(payload["action_spec"]) if payload.get("action_spec") else None
+        kwargs.setdefault("action_spec", action_spec)
+        kwargs.setdefault("seed", int(payload.get("extra", {}).get("seed", 0)))
+        trainer = cls(model, episodes, heads_only=True, **kwargs)
+        trainer.step = int(payload["step"])
+        return trainer
+
     # ------------------------------------------------------------ data
     def add_episodes(self, episodes: Iterable[Episode]) -> None:
         """Add episodes to the training pool (checked against the model's specs)."""
@@ -169,6 +218,8 @@ class Trainer:
         cfg, model = self.config, self.model
         model.train()
         batch = batch_to_torch(self._augmented(self.sampler.sample()), self.device)
+        if self.heads_only:
+            return self._heads_step(batch)
         world_loss, metrics = model.loss(batch)
         if model.frame_reward_head is not None:
             frame_loss = model.frame_reward_loss(self._augmented(self.sampler.sample_frames(cfg.frame_reward_batch)))
@@ -176,7 +227,21 @@ class Trainer:
             metrics["loss/frame_reward"] = frame_loss.detach()
         h, z = metrics.pop("_states")
         metrics["grad_norm/world"] = self._update("world", world_loss, model.world_parameters())
+        return self._behavior_step(batch, h, z, metrics)
 
+    def _heads_step(self, batch: dict) -> dict[str, float]:
+        """The reward head fitted on the frozen world model's posterior states, then actor/value."""
+        model = self.model
+        with torch.no_grad():
+            post = model.observe(batch)
+        h, z = post["h"], post["z"]
+        reward_loss = model.reward_loss(model.features(h, z), batch)
+        metrics = {"loss/reward": reward_loss.detach(), "loss/world_total": reward_loss.detach(),
+                   "grad_norm/reward": self._update("reward", reward_loss, model.reward_head.parameters())}
+        return self._behavior_step(batch, h, z, metrics)
+
+    def _behavior_step(self, batch: dict, h: torch.Tensor, z: torch.Tensor, metrics: dict) -> dict[str, float]:
+        cfg, model = self.config, self.model
         value_loss = None
         if cfg.value_from == "real":
             value_loss, value_metrics = real_value_loss(model, h, z, batch)
@@ -248,6 +313,7 @@ class Trainer:
     def save(self, path: Path) -> Path:
         """Checkpoint with model, optimisers, step and RNG states (atomic write)."""
         extra = {
+            **self.notes,
             "seed": self.seed,
             "torch_rng": torch.get_rng_state(),
             "sampler_rng": self.sampler.rng.bit_generator.state,

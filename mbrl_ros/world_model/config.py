@@ -48,6 +48,11 @@ class WorldModelConfig:
     # symlog +-2.5). Off: one unweighted sum, where the wide features decide what the model learns.
     joint_loss_norm: bool = False
     reward_scale: float = 1.0
+    # False: the data has no reward (a robot's bags without a reward topic). The representation,
+    # dynamics and continuation are trained; the reward head, actor and value are not (their
+    # outputs mean nothing) and the exported bundle says has_reward false, so no controller plans
+    # with it until `mbrl-ros relabel` trains the reward/value heads on a stated task.
+    train_reward: bool = True
     frame_reward_scale: float = 0.0  # auxiliary reward-from-one-frame loss on i.i.d. frames (0 = off; model.py)
     frame_reward_batch: int = 64     # frames per step for it
     # Train on windows turned by quarter turns ("rot90") and mirrored ("dihedral") about the base
@@ -111,7 +116,11 @@ class WorldModelConfig:
     @property
     def has_value(self) -> bool:
         """Whether a value head is trained (and exported for the planners to bootstrap from)."""
-        return self.train_actor or self.value_from == "real"
+        return self.train_reward and (self.train_actor or self.value_from == "real")
+
+    def reward_free(self) -> "WorldModelConfig":
+        """This config for data without a reward: no reward loss, no actor, no value, no frame head."""
+        return self.replace(train_reward=False, train_actor=False, value_from="imagined", frame_reward_scale=0.0)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -160,6 +169,10 @@ class WorldModelConfig:
         if self.symmetry_augment not in SYMMETRY_MODES:
             raise ValueError(f"WorldModelConfig.symmetry_augment must be one of {list(SYMMETRY_MODES)}, "
                              f"got {self.symmetry_augment!r}")
+        if not self.train_reward and (self.train_actor or self.value_from == "real" or self.frame_reward_scale > 0):
+            raise ValueError("WorldModelConfig.train_reward=False (data without a reward) cannot train an actor, a "
+                             "value or the frame reward head: set train_actor=false, value_from=imagined, "
+                             "frame_reward_scale=0 (WorldModelConfig.reward_free() does)")
         if self.value_from not in ("imagined", "real"):
             raise ValueError(f"WorldModelConfig.value_from must be 'imagined' or 'real', got {self.value_from!r}")
         if not 0.0 < self.discount <= 1.0 or not 0.0 <= self.lambda_ <= 1.0:

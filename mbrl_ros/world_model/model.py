@@ -252,14 +252,14 @@ class WorldModel(nn.Module):
             total = total + cfg.joint_scale * joint_loss
             metrics["loss/joints"] = joint_loss.detach()
 
-        # reward[t] at is_first is a placeholder (0 at an episode start; at a window start the
-        # state was just reset so it cannot be predicted): leave those steps out.
-        has_reward = 1.0 - batch["is_first"].to(torch.float32)
-        reward_err = (self.reward_head(feat).squeeze(-1) - symlog(batch["reward"])) ** 2
-        reward_loss = (reward_err * has_reward).sum() / has_reward.sum().clamp(min=1.0)
+        # Data without a reward (train_reward=False): the reward head is left untrained, and its
+        # loss is still reported (against the placeholder zeros) only so metrics keep their keys.
+        reward_loss = self.reward_loss(feat.detach() if not cfg.train_reward else feat, batch)
         cont_target = 1.0 - batch["is_terminal"].to(torch.float32)
         cont_loss = F.binary_cross_entropy_with_logits(self.cont_head(feat).squeeze(-1), cont_target)
-        total = total + cfg.reward_scale * reward_loss + cfg.cont_scale * cont_loss
+        total = total + cfg.cont_scale * cont_loss
+        if cfg.train_reward:
+            total = total + cfg.reward_scale * reward_loss
 
         # KL balancing (DreamerV3): the prior moves toward the posterior faster than the
         # posterior toward the prior; free bits stop KL from collapsing the latent.
@@ -281,6 +281,16 @@ class WorldModel(nn.Module):
             "_states": (post["h"].detach(), post["z"].detach()),
         })
         return total, metrics
+
+    def reward_loss(self, feat: torch.Tensor, batch: dict) -> torch.Tensor:
+        """symlog-MSE of the reward head on features [B, T, F] against batch["reward"] [B, T].
+
+        reward[t] at is_first is a placeholder (0 at an episode start; at a window start the
+        state was just reset so it cannot be predicted): those steps are left out.
+        """
+        has_reward = 1.0 - batch["is_first"].to(torch.float32)
+        reward_err = (self.reward_head(feat).squeeze(-1) - symlog(batch["reward"])) ** 2
+        return (reward_err * has_reward).sum() / has_reward.sum().clamp(min=1.0)
 
     def frame_reward_loss(self, frames: dict) -> torch.Tensor:
         """symlog-MSE of the reward predicted from single frames' embeddings ([N] i.i.d. steps).
