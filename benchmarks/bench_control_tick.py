@@ -2,6 +2,8 @@
 
     .venv/bin/python benchmarks/bench_control_tick.py --checkpoint models/reacher2d/checkpoint.pt
     .venv/bin/python benchmarks/bench_control_tick.py --random-init        # small preset, random weights
+    .venv/bin/python benchmarks/bench_control_tick.py --checkpoint models/reacher2d/checkpoint.pt \
+        --planners cem,cem_graph,cem_graph:int8 --plan-precisions int8 --no-torch   # whole-plan graphs (issue 30)
 
 One tick is what the controller does every control period, timed as it runs there:
 `ControlLoop.tick()` (fold the newest camera frame + joints and the last action into
@@ -15,7 +17,9 @@ torch/ORT ratio, and the fp32 roofline: the ORT tick with its model time replace
 (FLOPs of the tick's transitions / this core's GEMM peak), i.e. the fastest tick any
 fp32 engine could give at equal work, and the torch/ORT ratio that would make.
 Targets (issue 5): default CEM and MCTS p99 <= 20 ms (50 Hz) on ORT, ORT >= 2x eager
-torch at equal work.
+torch at equal work. A planner may be given as name:precision (cem_graph:int8), its
+planner_config precision; the "vs first" columns are each ORT row's p50/p99 over the first
+planner's, measured in this same run (issue 30: default CEM p99 <= 10 ms).
 """
 from __future__ import annotations
 
@@ -35,6 +39,16 @@ from common import TimedModel, percentiles, print_header  # noqa: E402
 from roofline import flops_per_latent_step, gemm_peak_gflops  # noqa: E402
 
 
+class TimedPlanGraph:
+    """A bundle's PlanGraph whose run() time is added to `timed`.seconds (a TimedModel)."""
+
+    def __init__(self, inner, timed):
+        self.inner, self.timed, self.plan = inner, timed, inner.plan
+
+    def run(self, feeds):
+        return self.timed._timed(self.inner.run, feeds)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     src = parser.add_mutually_exclusive_group(required=True)
@@ -45,6 +59,12 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--threads", type=int, default=1, help="torch and ORT intra-op threads (equal work)")
     parser.add_argument("--fused-horizon", type=int, default=10, help="fused imagine length of the exported bundle")
+    parser.add_argument("--plan-precisions", default="",
+                        help="extra plan-graph variants to export, e.g. int8 (cem_graph:int8 then runs them)")
+    parser.add_argument("--no-torch", action="store_true", help="skip the eager-torch rows")
+    parser.add_argument("--interleave", action="store_true",
+                        help="(with --no-torch) tick the planners in turn, one tick each per round, so a "
+                             "shared machine's changing load hits every row alike (fairer ratios)")
     args = parser.parse_args()
 
     import numpy as np
@@ -74,7 +94,9 @@ def main() -> int:
         wm = WorldModel(WorldModelConfig.preset("small"), u.obs_spec, u.action_spec.dim).eval()
         what = "small preset, random init"
     store = Path(tempfile.mkdtemp(prefix="bench_tick_"))
-    export_to_store(wm, store, fused_horizon=args.fused_horizon, action_spec=u.action_spec)
+    precisions = tuple(p for p in args.plan_precisions.split(",") if p)
+    export_to_store(wm, store, fused_horizon=args.fused_horizon, action_spec=u.action_spec,
+                    plan_precisions=precisions)
     bundle = ModelStore(store, session_config=SessionConfig(intra_op_threads=args.threads), required=True).current
     ort_latent = bundle.latent
 
@@ -91,22 +113,31 @@ def main() -> int:
 
     print_header("control tick: belief update + planning, ORT vs eager torch",
                  {"model": what, "threads": args.threads, "ticks": args.ticks, "warmup": args.warmup,
-                  "bundle fused horizon": args.fused_horizon, "obs": "64x64 camera + 4 joints"})
+                  "bundle fused horizon": args.fused_horizon, "obs": "64x64 camera + 4 joints",
+                  "plan graphs": ",".join(sorted(bundle.latent.plan_graphs)) or "none"})
     torch_latent = TorchLatentModel(wm)
     step_flops = flops_per_latent_step(torch_latent, BeliefFilter(TorchFilterModel(wm)).update(observations[0], None),
                                        wm.action_dim, args.fused_horizon)
     peak = max(gemm_peak_gflops().values()) * 1e9 * args.threads   # linear scaling: an upper bound
     print(f"roofline: {step_flops / 1e6:.3f} MFLOP per latent transition; fp32 GEMM peak "
           f"{peak / 1e9:.1f} GFLOP/s ({args.threads} thread(s))")
-    print(f"{'planner':8} {'backend':6} {'p50 ms':>8} {'p99 ms':>8} {'transitions/tick':>17} {'torch/ORT p50':>14}"
-          f" {'model ms':>13} {'fp32 floor ms':>14} {'max torch/ORT':>14}")
-    for name in args.planners.split(","):
+    print(f"{'planner':14} {'backend':6} {'p50 ms':>8} {'p99 ms':>8} {'transitions/tick':>17} {'torch/ORT p50':>14}"
+          f" {'model ms':>13} {'fp32 floor ms':>14} {'max torch/ORT':>14} {'p50 vs first':>13} {'p99 vs first':>13}")
+    if args.interleave:
+        if not args.no_torch:
+            parser.error("--interleave needs --no-torch")
+        return interleaved(args, bundle, ort_latent, observations, u.action_spec)
+    first = None
+    for spec in args.planners.split(","):
+        name, _, precision = spec.partition(":")
         # the controller's own planner config (CEM/MPPI horizon = the bundle's fused horizon)
-        config = planner_config_for(name, {}, bundle)
+        config = planner_config_for(name, {"precision": precision} if precision else {}, bundle)
         rows = {}
-        for backend in ("onnx", "torch"):
+        for backend in ("onnx",) if args.no_torch else ("onnx", "torch"):
             if backend == "onnx":
                 bundle.latent = model = TimedModel(ort_latent)
+                # whole-plan graph calls count as model time too (the graph is the model plus the refits)
+                model.plan_graphs = {k: TimedPlanGraph(g, model) for k, g in ort_latent.plan_graphs.items()}
                 ticking = bundle
             else:
                 ticking = TorchBundle(wm, bundle)
@@ -124,14 +155,59 @@ def main() -> int:
             p = percentiles(np.array(times[args.warmup:]) * 1e3)
             rows[backend] = (p, int(np.mean(transitions[args.warmup:])),
                              float(np.median(model_times[args.warmup:])) * 1e3)
-        (po, to, model_ms), (pt, tt, torch_model_ms) = rows["onnx"], rows["torch"]
+        (po, to, model_ms) = rows["onnx"]
+        first = first or po
+        vs_first = f" {po['p50'] / first['p50']:12.2f}x {po['p99'] / first['p99']:12.2f}x"
+        if args.no_torch:
+            print(f"{spec:14} {'ORT':6} {po['p50']:8.2f} {po['p99']:8.2f} {to:17d} {'':14} {model_ms:13.2f}"
+                  f" {'':14} {'':14}{vs_first}", flush=True)
+            continue
+        (pt, tt, torch_model_ms) = rows["torch"]
         # The best any fp32 engine could do: ORT's tick with its model calls at the GEMM peak.
         floor_ms = to * step_flops / peak * 1e3
         best_tick = po["p50"] - model_ms + floor_ms
-        print(f"{name:8} {'ORT':6} {po['p50']:8.2f} {po['p99']:8.2f} {to:17d} {pt['p50'] / po['p50']:13.2f}x"
-              f" {model_ms:13.2f} {floor_ms:14.2f} {pt['p50'] / best_tick:13.2f}x")
-        print(f"{name:8} {'torch':6} {pt['p50']:8.2f} {pt['p99']:8.2f} {tt:17d} {'':14} {torch_model_ms:13.2f}",
+        print(f"{spec:14} {'ORT':6} {po['p50']:8.2f} {po['p99']:8.2f} {to:17d} {pt['p50'] / po['p50']:13.2f}x"
+              f" {model_ms:13.2f} {floor_ms:14.2f} {pt['p50'] / best_tick:13.2f}x{vs_first}")
+        print(f"{spec:14} {'torch':6} {pt['p50']:8.2f} {pt['p99']:8.2f} {tt:17d} {'':14} {torch_model_ms:13.2f}",
               flush=True)
+    return 0
+
+
+def interleaved(args, bundle, ort_latent, observations, action_spec) -> int:
+    """All ORT rows ticking in turn (round robin), then one line each; ratios against the first planner."""
+    import numpy as np
+
+    from mbrl_ros.agent.common import BundleStore, ControlPolicy, control_loop
+    from mbrl_ros.runtime.control import planner_config_for
+
+    bundle.latent = model = TimedModel(ort_latent)
+    model.plan_graphs = {k: TimedPlanGraph(g, model) for k, g in ort_latent.plan_graphs.items()}
+    specs = args.planners.split(",")
+    policies = {}
+    for spec in specs:
+        name, _, precision = spec.partition(":")
+        config = planner_config_for(name, {"precision": precision} if precision else {}, bundle)
+        policies[spec] = ControlPolicy(control_loop(BundleStore(bundle), name, config, seed=0,
+                                                    action_spec=action_spec))
+    times = {spec: [] for spec in specs}
+    model_times = {spec: [] for spec in specs}
+    transitions = {spec: 0 for spec in specs}
+    for i in range(args.warmup + args.ticks):
+        obs = observations[i % len(observations)]
+        for spec in specs:
+            start, model.seconds = time.perf_counter(), 0.0
+            policies[spec].act(obs)
+            if i >= args.warmup:
+                times[spec].append(time.perf_counter() - start)
+                model_times[spec].append(model.seconds)
+                transitions[spec] = policies[spec].last_result.info.get("transitions", 0)
+    first = None
+    for spec in specs:
+        p = percentiles(np.array(times[spec]) * 1e3)
+        first = first or p
+        print(f"{spec:14} {'ORT':6} {p['p50']:8.2f} {p['p99']:8.2f} {transitions[spec]:17d} {'':14}"
+              f" {float(np.median(model_times[spec])) * 1e3:13.2f} {'':14} {'':14}"
+              f" {p['p50'] / first['p50']:12.2f}x {p['p99'] / first['p99']:12.2f}x", flush=True)
     return 0
 
 

@@ -17,6 +17,9 @@ Models (--model):
 
 Example:
   .venv/bin/python benchmarks/bench_planning.py --model gru --ticks 60
+  .venv/bin/python benchmarks/bench_planning.py --model onnx:<bundle_dir> --ort-threads 1 \
+      --planners cem,cem_graph,cem_graph:int8,cem_graph:fp16     # whole-plan graphs (name:precision)
+(whole-plan graph planners spend their tick in one graph call the "model %" column does not count)
 """
 from __future__ import annotations
 
@@ -111,9 +114,11 @@ def main(argv=None) -> int:
              f"{'model %':>8s} {'iters':>6s} {'<=20ms %':>9s}"
     print(header)
     rows = []
-    for name in [n.strip() for n in args.planners.split(",") if n.strip()]:
-        cfg_over = dict(overrides.get(name, {}))
-        if name in ("cem", "mppi") and "horizon" not in cfg_over and hasattr(model, "fused_horizon"):
+    for spec in [n.strip() for n in args.planners.split(",") if n.strip()]:
+        name, _, precision = spec.partition(":")  # cem_graph:int8 -> planner_config precision "int8"
+        cfg_over = dict(overrides.get(name, {}), **({"precision": precision} if precision else {}))
+        if name in ("cem", "mppi", "cem_graph", "mppi_graph") and "horizon" not in cfg_over and \
+                hasattr(model, "fused_horizon"):
             cfg_over["horizon"] = int(model.fused_horizon)  # match the bundle's fused imagine graph
         config = config_from(PLANNERS[name][1], cfg_over)
         timed = TimedModel(model)
@@ -133,7 +138,7 @@ def main(argv=None) -> int:
                 iters.append(result.info["iterations"])
         p50, p99 = p50_p99(np.asarray(ticks) * 1e3)
         within = 100.0 * np.mean(np.asarray(ticks) <= 0.020)
-        print(f"{name:8s} {p50:8.2f} {p99:8.2f} {p50 / base_p50:9.2f} {np.mean(transitions):12.0f} "
+        print(f"{spec:8s} {p50:8.2f} {p99:8.2f} {p50 / base_p50:9.2f} {np.mean(transitions):12.0f} "
               f"{100 * np.mean(model_share):8.1f} {np.mean(iters):6.1f} {within:9.1f}")
         rows.append((name, config))
     print()

@@ -22,6 +22,8 @@ def main() -> int:
     parser.add_argument("--task", default="reacher2d", help="folder name under models/")
     parser.add_argument("--fused-horizon", type=int, default=10,
                         help="steps the imagine graph unrolls in one call (the CEM/MPPI horizon)")
+    parser.add_argument("--plan-precisions", default="",
+                        help="reduced-precision variants of the whole-plan graphs to ship too, e.g. int8")
     parser.add_argument("--env", default="mbrl_ros/Reacher2D-v0",
                         help="the robot the model is for: its command limits go into the bundle")
     args = parser.parse_args()
@@ -35,7 +37,8 @@ def main() -> int:
     store = ROOT / "models" / args.task
     payload = load_checkpoint(args.checkpoint)
     action_spec = robot_action_spec(args.env, payload)
-    result = export_checkpoint(args.checkpoint, store, fused_horizon=args.fused_horizon, keep=1, action_spec=action_spec)
+    result = export_checkpoint(args.checkpoint, store, fused_horizon=args.fused_horizon, keep=1, action_spec=action_spec,
+                               plan_precisions=tuple(p for p in args.plan_precisions.split(",") if p))
     payload["action_spec"] = action_spec.to_dict()
     payload["optimizers"] = {}
     extra = dict(payload.get("extra") or {})

@@ -48,7 +48,7 @@ def published(model, tmp_path_factory):
 def test_parity_single_steps_and_50_step_rollouts(published, model):
     store, result = published
     expected = {"initial_state", "filter_single", "filter_rollout_50", "step_single", "step_rollout_50",
-                "imagine_fused", "imagine_50"}
+                "imagine_fused", "imagine_50", "plan_cem", "plan_mppi"}  # plan_*: the whole-plan graphs
     assert set(result.parity) == expected
     assert all(v <= TOL for v in result.parity.values()), result.parity
     # Measured again on the published files, fresh inputs, larger batch.
@@ -109,6 +109,30 @@ def test_wrong_graph_with_valid_checksums_fails_parity(model, tmp_path):
     assert info.value.report["step_single"] <= TOL  # untouched graphs still agree
 
 
+def test_wrong_plan_graph_with_valid_checksums_fails_parity(model, tmp_path):
+    write_bundle(model, tmp_path, "v000001-s000000000", plan_graphs=("cem",))
+    _tamper_initializer(tmp_path / "plan_cem.onnx", 1.5)
+    raw = json.loads((tmp_path / "manifest.json").read_text())
+    raw["graphs"]["plan_cem"]["sha256"] = sha256_file(tmp_path / "plan_cem.onnx")
+    (tmp_path / "manifest.json").write_text(json.dumps(seal(raw)))
+    with pytest.raises(ParityError) as info:
+        check_parity(model, load_bundle(tmp_path))
+    assert info.value.report["plan_cem"] > TOL and info.value.report["imagine_fused"] <= TOL
+
+
+def test_plan_graph_options_and_their_errors(model, tmp_path):
+    """plan_graphs=() leaves them out (and parity with them); bad names and precisions are refused up front."""
+    result = export_to_store(model, tmp_path / "none", plan_graphs=(), parity_steps=5)
+    assert "plan_cem" not in result.parity
+    assert not [f for f in os.listdir(result.path) if f.startswith("plan_")]
+    with pytest.raises(ValueError, match="no plan graph for planner 'mcts'"):
+        write_bundle(model, tmp_path / "a", "v1", plan_graphs=("mcts",))
+    with pytest.raises(ValueError, match="unknown plan graph precision"):
+        write_bundle(model, tmp_path / "b", "v1", plan_precisions=("int4",))
+    with pytest.raises(ValueError, match="unknown settings"):
+        write_bundle(model, tmp_path / "c", "v1", plan_graphs={"cem": {"temperature": 1.0}})
+
+
 def test_free_running_rollouts_get_a_wider_bound_than_single_steps(published):
     # fp32 rounding compounds along a 50-step rollout where each side keeps its own state (a trained
     # Reacher-v5 model: 1.2e-4 there, with every single-step figure passing); single steps and the
@@ -117,7 +141,7 @@ def test_free_running_rollouts_get_a_wider_bound_than_single_steps(published):
     bounds = parity_bounds(result.parity, TOL)
     assert {k for k, b in bounds.items() if b == 10 * TOL} == {"filter_rollout_50", "step_rollout_50", "imagine_50"}
     assert {k for k, b in bounds.items() if b == TOL} == {"initial_state", "filter_single", "step_single",
-                                                          "imagine_fused"}
+                                                          "imagine_fused", "plan_cem", "plan_mppi"}
     assert parity_failures(dict(result.parity, step_rollout_50=1.2e-4), TOL) == {}
     for key, value in (("step_single", 1.2e-4), ("imagine_fused", 1.2e-4), ("step_rollout_50", 1.2e-3)):
         assert parity_failures(dict(result.parity, **{key: value}), TOL) == {key: value}
@@ -182,6 +206,22 @@ def test_cli_export_prints_parity(model, tmp_path, capsys):
     assert "corrupt or truncated" in capsys.readouterr().err
     assert read_current(store) == "v000002-s000000077"
 
+    # whole-plan graphs: which ones, and reduced-precision variants (planner_config "precision")
+    assert cli_main(["export", "--checkpoint", str(ckpt), "--store", str(store), "--plan-graphs", "cem",
+                     "--plan-precisions", "int8"]) == 0
+    assert sorted(load_bundle(store / read_current(store)).latent.plan_graphs) == ["plan_cem", "plan_cem_int8"]
+    assert cli_main(["export", "--checkpoint", str(ckpt), "--store", str(store), "--plan-graphs", "cem",
+                     "--plan-settings", '{"cem": {"iterations": 3, "num_elites": 8}}']) == 0
+    plan = load_bundle(store / read_current(store)).latent.plan_graphs["plan_cem"].plan
+    assert (plan["iterations"], plan["num_elites"]) == (3, 8)
+    assert cli_main(["export", "--checkpoint", str(ckpt), "--store", str(store), "--plan-graphs", "cem",
+                     "--plan-settings", '{"mppi": {}}']) == 2
+    assert cli_main(["export", "--checkpoint", str(ckpt), "--store", str(store), "--plan-graphs", "none"]) == 0
+    assert load_bundle(store / read_current(store)).latent.plan_graphs == {}
+    capsys.readouterr()
+    assert cli_main(["export", "--checkpoint", str(ckpt), "--store", str(store), "--plan-precisions", "int4"]) == 1
+    assert "unknown plan graph precision" in capsys.readouterr().err
+
 
 def test_fused_horizon_round_trips_through_export(model, tmp_path, capsys):
     """`--fused-horizon` / `fused_horizon=` set the imagine graph's length, recorded as
@@ -194,6 +234,7 @@ def test_fused_horizon_round_trips_through_export(model, tmp_path, capsys):
     assert bundle.manifest.fused_horizon == bundle.latent.fused_horizon == 6
     assert bundle.manifest.raw["sizes"]["fused_horizon"] == 6 and "horizon" not in bundle.manifest.raw["sizes"]
     assert bundle.manifest.graph("imagine")["inputs"][2]["shape"] == ["batch", 6, 2]
+    assert {g.plan["horizon"] for g in bundle.latent.plan_graphs.values()} == {6}  # plan graphs plan over it too
     recorded = bundle.manifest.raw["world_model_config"]
     assert recorded["imagination_horizon"] == model.config.imagination_horizon != 6 and "horizon" not in recorded
 

@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
 from mbrl_ros.runtime.manifest import DEFAULT_FUSED_HORIZON
+
+DEFAULT_PLAN_GRAPHS = ("cem", "mppi")  # = mbrl_ros.export.onnx_export.DEFAULT_PLAN_GRAPHS (no torch import here)
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -14,6 +17,17 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fused-horizon", type=int, default=DEFAULT_FUSED_HORIZON,
                         help="steps the imagine graph unrolls in one call: the CEM/MPPI horizon the bundle "
                              f"serves at full speed (default {DEFAULT_FUSED_HORIZON})")
+    parser.add_argument("--plan-graphs", default=",".join(DEFAULT_PLAN_GRAPHS),
+                        help="whole-plan graphs to add, one ONNX Runtime call per CEM/MPPI tick (planners "
+                             "cem_graph/mppi_graph): comma-separated of cem,mppi, or none "
+                             f"(default {','.join(DEFAULT_PLAN_GRAPHS)})")
+    parser.add_argument("--plan-settings", default="{}",
+                        help="JSON of the settings baked into each plan graph, which a planner config must match "
+                             'to run it, e.g. \'{"cem": {"iterations": 3, "num_elites": 32}}\' (defaults: CEM 2 '
+                             "iterations, 16 elites; MPPI 2 iterations, all samples weighted)")
+    parser.add_argument("--plan-precisions", default="",
+                        help="reduced-precision variants of the plan graphs besides fp32: int8 and/or fp16 "
+                             "(planner_config precision selects one)")
     parser.add_argument("--keep", type=int, default=3, help="published versions to keep (CURRENT always kept)")
     parser.add_argument("--tol", type=float, default=1e-4,
                         help="max scaled |onnx - torch| allowed (10x that for the free-running 50-step rollouts)")
@@ -29,9 +43,23 @@ def run(args: argparse.Namespace) -> int:
     if args.fused_horizon < 1:
         print(f"mbrl-ros export: --fused-horizon must be >= 1, got {args.fused_horizon}", file=sys.stderr)
         return 2
+    plan_graphs = () if args.plan_graphs.strip() == "none" else tuple(
+        p.strip() for p in args.plan_graphs.split(",") if p.strip())
+    precisions = tuple(p.strip() for p in args.plan_precisions.split(",") if p.strip())
+    try:
+        settings = json.loads(args.plan_settings)
+    except json.JSONDecodeError as exc:
+        print(f"mbrl-ros export: --plan-settings is not JSON: {exc}", file=sys.stderr)
+        return 2
+    if not isinstance(settings, dict) or set(settings) - set(plan_graphs):
+        print(f"mbrl-ros export: --plan-settings must be an object keyed by the exported plan graphs "
+              f"{list(plan_graphs)}, got {args.plan_settings}", file=sys.stderr)
+        return 2
+    plan_graphs = {p: settings.get(p, {}) for p in plan_graphs}
     try:
         result = export_checkpoint(args.checkpoint, args.store, fused_horizon=args.fused_horizon, keep=args.keep,
-                                   tol=args.tol, publish=not args.no_publish)
+                                   tol=args.tol, publish=not args.no_publish, plan_graphs=plan_graphs,
+                                   plan_precisions=precisions)
     except ParityError as exc:
         print(f"mbrl-ros export: NOT published: {exc}", file=sys.stderr)
         print_parity(exc.report, args.tol, sys.stderr)

@@ -31,6 +31,10 @@ class FilterGraph(nn.Module):
             image, joints, h, z, action = inputs
         else:
             image, (joints, h, z, action) = None, inputs
+        if self.wm.obs_spec.joint_dim == 0:
+            # Pixels only (e.g. DMC with proprio=False): the exporter drops an unused input, and the
+            # contract has `joints`; tie it in with an exact zero (a sum over the empty axis).
+            h = h + joints.sum(-1, keepdim=True)
         embed = self.wm.encode(image, joints)
         return self.wm.filter_step(h, z, torch.clamp(action, -1.0, 1.0), embed, sample=False)
 

@@ -11,12 +11,14 @@ import os
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 import numpy as np
 import torch
 
 from mbrl_ros.export.graphs import FilterGraph, ImagineGraph, StepGraph
+from mbrl_ros.export.plan_graphs import plan_graph_spec, plan_settings
+from mbrl_ros.export.quantize import PRECISIONS, quantize_graph
 from mbrl_ros.runtime import manifest as mf
 from mbrl_ros.runtime.store_layout import MANIFEST
 from mbrl_ros.spec import ActionSpec
@@ -24,6 +26,8 @@ from mbrl_ros.spec import ActionSpec
 OPSET = 17
 B = mf.BATCH
 DEFAULT_FUSED_HORIZON = mf.DEFAULT_FUSED_HORIZON
+# Whole-plan graphs every export adds (plan_graphs.py); the choice is measured in docs/planners.md.
+DEFAULT_PLAN_GRAPHS = ("cem", "mppi")
 
 
 def check_fused_horizon(value) -> int:
@@ -66,9 +70,11 @@ def graph_specs(wm, fused_horizon: int) -> dict[str, dict]:
     }
 
 
-def export_graph(module: torch.nn.Module, example: list, inputs: list[dict], outputs: list[dict]) -> bytes:
-    """Trace `module` to ONNX bytes with a dynamic batch axis on every input and output."""
-    dynamic = {io_["name"]: {0: B} for io_ in inputs + outputs}
+def export_graph(module: torch.nn.Module, example: list, inputs: list[dict], outputs: list[dict],
+                 dynamic: Optional[dict] = None) -> bytes:
+    """Trace `module` to ONNX bytes; `dynamic` axes default to a batch axis on every input and output."""
+    if dynamic is None:
+        dynamic = {io_["name"]: {0: B} for io_ in inputs + outputs}
     buf = io.BytesIO()
     with torch.no_grad(), warnings.catch_warnings():
         # dynamo=False is deliberate (recurrent cells trace cleanly); silence its deprecation notice.
@@ -90,12 +96,16 @@ def _write(path: Path, data: bytes) -> str:
 
 def write_bundle(wm, out_dir: Path, version: str, fused_horizon: int = DEFAULT_FUSED_HORIZON,
                  training_step: int = 0, action_spec: Optional[ActionSpec] = None,
-                 source_data: Any = None) -> mf.Manifest:
+                 source_data: Any = None, plan_graphs: Any = DEFAULT_PLAN_GRAPHS,
+                 plan_precisions: Sequence[str] = ()) -> mf.Manifest:
     """Export all graphs of `wm` (a WorldModel, eval mode) into `out_dir` with its manifest.
 
     fused_horizon: the steps the `imagine` graph unrolls in one call, recorded as the
         manifest's sizes.fused_horizon: the CEM/MPPI horizon the bundle serves at full speed.
         Independent of the model's training `imagination_horizon`.
+    plan_graphs: whole-plan graphs to add (plan_graphs.py): planner names ("cem", "mppi"), or
+        {planner: baked settings} (e.g. {"cem": {"iterations": 10}}); () for none.
+    plan_precisions: extra variants of each plan graph besides fp32 ("int8", quantize.py).
     """
     wm = wm.eval()
     fused_horizon = check_fused_horizon(fused_horizon)
@@ -109,6 +119,7 @@ def write_bundle(wm, out_dir: Path, version: str, fused_horizon: int = DEFAULT_F
         data = export_graph(spec["module"], spec["example"], spec["inputs"], spec["outputs"])
         graphs[name] = {"file": f"{name}.onnx", "sha256": _write(out_dir / f"{name}.onnx", data),
                         "inputs": spec["inputs"], "outputs": spec["outputs"]}
+    graphs.update(write_plan_graphs(wm, out_dir, fused_horizon, plan_graphs, plan_precisions))
     with torch.no_grad():
         h0, z0 = wm.initial_state(1)
     buf = io.BytesIO()
@@ -119,6 +130,8 @@ def write_bundle(wm, out_dir: Path, version: str, fused_horizon: int = DEFAULT_F
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "training_step": int(training_step),
         "source_data": source_data, "obs_spec": wm.obs_spec.to_dict(), "action_spec": action_spec.to_dict(),
         "has_value": bool(wm.has_value), "world_model_config": wm.config.to_dict(),
+        # false: trained on data without a reward; its reward outputs mean nothing (runtime/reward_check.py)
+        "has_reward": bool(wm.config.train_reward),
         "sizes": {"deter": wm.deter_dim, "stoch": wm.stoch_dim, "embed": wm.embed_dim,
                   "action": wm.action_dim, "fused_horizon": fused_horizon},
         "normalisation": "in-graph: raw uint8 image and raw joints go in; symlog/scaling live in the graphs",
@@ -128,6 +141,29 @@ def write_bundle(wm, out_dir: Path, version: str, fused_horizon: int = DEFAULT_F
     manifest = mf.Manifest.from_dict(raw)
     write_manifest(out_dir, raw)
     return manifest
+
+
+def write_plan_graphs(wm, out_dir: Path, fused_horizon: int, plan_graphs: Any,
+                      precisions: Sequence[str] = ()) -> dict[str, dict]:
+    """Export the whole-plan graphs into `out_dir`; their manifest `graphs` entries (plan_<planner>[_<precision>])."""
+    if isinstance(plan_graphs, str):
+        plan_graphs = [p for p in plan_graphs.split(",") if p.strip()]
+    if not isinstance(plan_graphs, dict):
+        plan_graphs = {str(p).strip(): {} for p in plan_graphs or ()}
+    bad = [p for p in precisions if p not in PRECISIONS]
+    if bad:
+        raise ValueError(f"unknown plan graph precision(s) {bad}; choose from {list(PRECISIONS)}")
+    entries = {}
+    for planner, overrides in plan_graphs.items():
+        spec = plan_graph_spec(wm, planner, fused_horizon, plan_settings(planner, overrides))
+        data = export_graph(spec["module"], spec["example"], spec["inputs"], spec["outputs"], spec["dynamic"])
+        for precision in ("fp32", *precisions):
+            blob = data if precision == "fp32" else quantize_graph(data, precision)
+            name = f"plan_{planner}" + ("" if precision == "fp32" else f"_{precision}")
+            entries[name] = {"file": f"{name}.onnx", "sha256": _write(out_dir / f"{name}.onnx", blob),
+                             "inputs": spec["inputs"], "outputs": spec["outputs"],
+                             "plan": dict(spec["plan"], precision=precision)}
+    return entries
 
 
 def write_manifest(out_dir: Path, raw: dict) -> None:

@@ -155,6 +155,49 @@ def measure_parity(wm, bundle: ModelBundle, steps: int = 50, batch: int = 4, see
             th, tz, r, v, _ = _torch_step(wm, th, tz, actions[:, t])
             ref_r.append(r), ref_v.append(v)
         report[key] = _maxdiff((rewards, np.stack(ref_r, 1)), (values, np.stack(ref_v, 1)))
+    report.update(plan_parity(wm, bundle, seed))
+    return report
+
+
+def plan_parity(wm, bundle: ModelBundle, seed: int = 0, samples: int = 24) -> dict[str, float]:
+    """Each fp32 whole-plan graph (plan_<planner>) vs its torch module on the same random state and noise.
+
+    Run with momentum 1, so the sampling mean never moves and every iteration scores the same
+    kind of candidates: the compared outputs (best return, CEM's mean elite return / MPPI's weighted
+    return, and the untouched plan) are then continuous in the model's outputs, so a tie between
+    two candidates' returns (which the elite refit would resolve by a hair) cannot flip the figure.
+    The refit itself is held to the numpy planners in tests/test_plan_graph.py.
+    Reduced-precision variants are judged by return and latency instead (docs/planners.md).
+    """
+    from mbrl_ros.export.plan_graphs import CEMPlanGraph, MPPIPlanGraph
+
+    report = {}
+    rng = np.random.default_rng(seed + 7)
+    for name, graph in sorted(bundle.latent.plan_graphs.items()):
+        plan = graph.plan
+        if plan.get("precision", "fp32") != "fp32":
+            continue
+        horizon, a = plan["horizon"], wm.action_dim
+        n = max(samples, plan["num_elites"] + 1)
+        feeds = {"h": rng.normal(size=(1, wm.deter_dim)).astype(np.float32),
+                 "z": rng.normal(size=(1, wm.stoch_dim)).astype(np.float32),
+                 "mean": rng.uniform(-0.5, 0.5, (horizon, a)).astype(np.float32),
+                 "std": np.full((horizon, a), 0.5, np.float32),
+                 "noise": rng.standard_normal((plan["iterations"], n - 1, horizon, a)).astype(np.float32),
+                 "low": -np.ones(a, np.float32), "high": np.ones(a, np.float32),
+                 "min_std": np.full(a, 0.05, np.float32), "momentum": np.array(1.0, np.float32),
+                 "discount": np.array(0.99, np.float32), "value_weight": np.array(1.0, np.float32)}
+        if plan["planner"] == "cem":
+            module = CEMPlanGraph(wm, horizon, plan["iterations"], plan["num_elites"])
+        else:
+            module = MPPIPlanGraph(wm, horizon, plan["iterations"], plan["num_elites"], plan["normalize_returns"],
+                                   plan["update_std"])
+            feeds["temperature"] = np.array(0.5, np.float32)
+        got = graph.run(feeds)
+        with torch.no_grad():
+            want = module(*(torch.from_numpy(np.asarray(feeds[k])) for k in graph.graph.input_names))
+        mean_out, _, _, best_return, predicted = (w.numpy() for w in want)
+        report[name] = _maxdiff((got[0], mean_out), (got[3], best_return), (got[4], predicted))
     return report
 
 

@@ -19,9 +19,9 @@ import shutil
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
-from mbrl_ros.export.onnx_export import DEFAULT_FUSED_HORIZON, write_bundle, write_manifest
+from mbrl_ros.export.onnx_export import DEFAULT_FUSED_HORIZON, DEFAULT_PLAN_GRAPHS, write_bundle, write_manifest
 from mbrl_ros.export.parity import DEFAULT_TOL, ROLLOUT_FACTOR, check_parity
 from mbrl_ros.runtime.bundle import load_bundle
 from mbrl_ros.runtime.sessions import CPU, SessionConfig
@@ -71,10 +71,12 @@ def prune(store: Path, keep: int) -> list[str]:
 
 def export_to_store(wm, store: Path, fused_horizon: int = DEFAULT_FUSED_HORIZON, training_step: int = 0,
                     action_spec: Optional[ActionSpec] = None, source_data: Any = None, publish: bool = True,
-                    keep: int = 3, tol: float = DEFAULT_TOL, reference=None, parity_steps: int = 50) -> ExportResult:
+                    keep: int = 3, tol: float = DEFAULT_TOL, reference=None, parity_steps: int = 50,
+                    plan_graphs: Any = DEFAULT_PLAN_GRAPHS, plan_precisions: Sequence[str] = ()) -> ExportResult:
     """Export `wm` into `store` as a new version, parity-checked; publish it unless `publish=False`.
 
     fused_horizon: steps the `imagine` graph unrolls in one call (write_bundle).
+    plan_graphs, plan_precisions: the whole-plan graphs and their reduced-precision variants (write_bundle).
 
     reference: the torch model parity is measured against (default `wm` itself; tests
         pass a different one to prove a mismatching bundle is never published).
@@ -90,7 +92,8 @@ def export_to_store(wm, store: Path, fused_horizon: int = DEFAULT_FUSED_HORIZON,
         tmp = store / f"{TMP_PREFIX}{version}-{os.getpid()}"
         try:
             manifest = write_bundle(wm, tmp, version, fused_horizon=fused_horizon, training_step=training_step,
-                                    action_spec=action_spec, source_data=source_data)
+                                    action_spec=action_spec, source_data=source_data,
+                                    plan_graphs=plan_graphs, plan_precisions=plan_precisions)
             bundle = load_bundle(tmp, SessionConfig(providers=(CPU,)))
             report = check_parity(reference if reference is not None else wm, bundle, tol=tol,
                                   steps=parity_steps)

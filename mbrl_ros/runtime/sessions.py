@@ -9,7 +9,14 @@ flaky GPU degrades the controller to CPU instead of stopping it.
 
 On GPU providers runs go through IO binding: outputs are allocated by ORT on the
 device and copied back once, inputs are bound from host memory without ORT's
-extra staging copies. On CPU a plain `run` is already zero-copy for numpy.
+extra staging copies. On CPU a plain `run` is already zero-copy for numpy;
+`SessionConfig(io_binding=True)` forces the bound path there too, which is how
+CI exercises it (tests/test_gpu_check.py).
+
+`BoundRunner` goes one step further for a graph called with same-shaped inputs
+every tick: input and output buffers live on the device at fixed addresses and
+are refilled in place, which is what ORT's CUDA-graph capture
+(`provider_options={"CUDAExecutionProvider": {"enable_cuda_graph": "1"}}`) needs.
 """
 from __future__ import annotations
 
@@ -54,6 +61,10 @@ class SessionConfig:
     optimization: str = "all"
     device_id: int = 0
     extra_options: dict = field(default_factory=dict)  # session config entries, e.g. {"session.intra_op.allow_spinning": "0"}
+    # None: IO binding on GPU providers only; True: on every provider (CPU included); False: never.
+    io_binding: Optional[bool] = None
+    # per-provider options, e.g. {"CUDAExecutionProvider": {"enable_cuda_graph": "1"}}
+    provider_options: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if self.optimization not in _OPT_LEVELS:
@@ -110,9 +121,10 @@ class OrtGraph:
         for i in range(first, len(self._candidates)):
             provider = self._candidates[i]
             providers = [provider] if provider == CPU else [provider, CPU]
+            options = [dict(self.config.provider_options.get(p, {})) for p in providers]
             try:
                 self._session = ort.InferenceSession(self._model_bytes, self.config.session_options(),
-                                                     providers=providers)
+                                                     providers=providers, provider_options=options)
                 self._index = i
                 if errors:
                     log.warning("graph %s: running on %s after %s", self.name, provider, "; ".join(errors))
@@ -137,9 +149,22 @@ class OrtGraph:
                               self.active_provider, exc)
                     self._start(self._index + 1)
 
+    @property
+    def session(self) -> ort.InferenceSession:
+        return self._session
+
+    @property
+    def device(self) -> str:
+        """"cuda" or "cpu": where the active provider keeps its tensors."""
+        return _DEVICE_OF.get(self.active_provider, "cpu")
+
+    def uses_io_binding(self) -> bool:
+        binding = self.config.io_binding
+        return binding if binding is not None else self.active_provider in _DEVICE_OF
+
     def _run_on(self, session: ort.InferenceSession, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-        device = _DEVICE_OF.get(session.get_providers()[0])
-        if device is None:
+        device = _DEVICE_OF.get(session.get_providers()[0], "cpu")
+        if not self.uses_io_binding():
             return session.run(self.output_names, feeds)
         binding = session.io_binding()
         for name, value in feeds.items():
@@ -148,3 +173,56 @@ class OrtGraph:
             binding.bind_output(name, device, self.config.device_id)
         session.run_with_iobinding(binding)
         return binding.copy_outputs_to_cpu()
+
+
+class BoundRunner:
+    """Runs one OrtGraph with inputs and outputs bound to fixed device buffers (IO binding).
+
+    The first `run` allocates a device buffer per input (shape and dtype of that feed) and
+    lets ORT allocate the outputs; later runs copy the new feeds into the same buffers
+    (`update_inplace`) and reuse the same output buffers, so every run sees identical
+    addresses: the precondition of ORT's CUDA-graph capture, and one H2D copy per input plus
+    one D2H copy per output per run. Feeds must keep their shapes and dtypes (ValueError else).
+    Not thread-safe; one per control thread.
+    """
+
+    def __init__(self, graph: OrtGraph):
+        self.graph = graph
+        self.session = graph.session
+        self.device = graph.device
+        self.device_id = graph.config.device_id if self.device != "cpu" else 0
+        self.binding = self.session.io_binding()
+        self._inputs: dict[str, ort.OrtValue] = {}
+        self._specs: dict[str, tuple] = {}
+        self._outputs: Optional[list] = None
+
+    def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        if not self._inputs:
+            for name in self.graph.input_names:
+                value = np.ascontiguousarray(feeds[name])
+                # ORT-owned buffers (ortvalue_from_numpy would alias the caller's array on CPU)
+                self._inputs[name] = ort.OrtValue.ortvalue_from_shape_and_type(value.shape, value.dtype, self.device,
+                                                                               self.device_id)
+                self._inputs[name].update_inplace(value)
+                self._specs[name] = (value.shape, value.dtype)
+                self.binding.bind_ortvalue_input(name, self._inputs[name])
+            for name in self.graph.output_names:
+                self.binding.bind_output(name, self.device, self.device_id)
+        else:
+            for name, buf in self._inputs.items():
+                value = np.ascontiguousarray(feeds[name])
+                if (value.shape, value.dtype) != self._specs[name]:
+                    raise ValueError(f"BoundRunner {self.graph.name}: input {name} is {value.dtype}{list(value.shape)}, "
+                                     f"the bound buffer {self._specs[name][1]}{list(self._specs[name][0])}")
+                buf.update_inplace(value)
+        self.binding.synchronize_inputs()
+        self.session.run_with_iobinding(self.binding)
+        if self._outputs is None:
+            # keep ORT's output buffers bound from now on: fixed addresses for every later run
+            self._outputs = self.binding.get_outputs()
+            self.binding.clear_binding_outputs()
+            for name, value in zip(self.graph.output_names, self._outputs):
+                self.binding.bind_ortvalue_output(name, value)
+        else:
+            self.binding.synchronize_outputs()
+        return [np.array(value.numpy(), copy=True) for value in self._outputs]  # callers keep results across runs

@@ -17,13 +17,16 @@ from mbrl_ros.runtime.planners.base import PlanResult, Planner, config_from
 from mbrl_ros.runtime.planners.cem import CEMConfig, CEMPlanner
 from mbrl_ros.runtime.planners.mcts import MCTSConfig, MCTSPlanner
 from mbrl_ros.runtime.planners.mppi import MPPIConfig, MPPIPlanner
+from mbrl_ros.runtime.planners.plan_graph import CEMGraphConfig, CEMGraphPlanner, MPPIGraphConfig, MPPIGraphPlanner
 
 PLANNERS = {"cem": (CEMPlanner, CEMConfig), "mppi": (MPPIPlanner, MPPIConfig),
-            "mcts": (MCTSPlanner, MCTSConfig)}
+            "mcts": (MCTSPlanner, MCTSConfig),
+            # the same CEM/MPPI as one whole-plan graph call per tick (plan_graph.py; numpy when the bundle lacks it)
+            "cem_graph": (CEMGraphPlanner, CEMGraphConfig), "mppi_graph": (MPPIGraphPlanner, MPPIGraphConfig)}
 
 
 def make_planner(name: str, model: LatentModel, config: Any = None, seed: Optional[int] = None) -> Planner:
-    """A planner by name ("cem", "mppi", "mcts") for `model`.
+    """A planner by name ("cem", "mppi", "mcts", "cem_graph", "mppi_graph") for `model`.
 
     config: None (defaults), a dict of config fields (unknown keys raise
     ValueError), or the planner's config dataclass. seed: for the planner's RNG.
@@ -36,4 +39,4 @@ def make_planner(name: str, model: LatentModel, config: Any = None, seed: Option
 
 
 __all__ = ["make_planner", "PlanResult", "Planner", "CEMConfig", "CEMPlanner", "MPPIConfig", "MPPIPlanner", "MCTSConfig",
-           "MCTSPlanner", "PLANNERS"]
+           "MCTSPlanner", "PLANNERS", "CEMGraphConfig", "CEMGraphPlanner", "MPPIGraphConfig", "MPPIGraphPlanner"]
