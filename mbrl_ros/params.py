@@ -7,7 +7,7 @@ mbrl_ros.runtime.control.ControlConfig), the check of the YAML parameter files
 (`check_ros_parameters`) and the tables in docs/nodes.md and README.md
 (`markdown_table`, `replace_between_markers`; written by `mbrl-ros params --write`).
 
-Types are ROS parameter types: bool, integer, double, string, string_array.
+Types are ROS parameter types: bool, integer, double, string, string_array, double_array.
 A range is inclusive at both ends, as rcl_interfaces' FloatingPointRange/IntegerRange.
 Standard library only, like mbrl_ros.spec: every layer may use it.
 """
@@ -18,8 +18,10 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Optional
 
-# Python type of each ROS parameter type; string_array values are lists of str.
-TYPES: dict[str, type] = {"bool": bool, "integer": int, "double": float, "string": str, "string_array": list}
+# Python type of each ROS parameter type; string_array / double_array values are lists of str / float.
+TYPES: dict[str, type] = {"bool": bool, "integer": int, "double": float, "string": str, "string_array": list,
+                          "double_array": list}
+ARRAY_TYPES = ("string_array", "double_array")
 
 # rclpy declares use_sim_time on every node itself; parameter files may set it anywhere.
 IMPLICIT: dict[str, str] = {"use_sim_time": "bool"}
@@ -63,6 +65,8 @@ class Param:
                              f"({_type_name(value)})")
         if self.type == "string_array" and not all(isinstance(item, str) for item in value):
             raise ValueError(f"{self.name} must be a list of strings, got {value!r}")
+        if self.type == "double_array":
+            value = self._check_doubles(value, strict)
         if self.type == "double" and (math.isnan(value) or (math.isinf(value) and self.range is None)):
             raise ValueError(f"{self.name} must be a finite number, got {value!r}")  # inf only if its range says
         if self.range is not None and not self.range[0] <= value <= self.range[1]:
@@ -71,6 +75,21 @@ class Param:
         if self.choices and value not in self.choices:
             raise ValueError(f"{self.name} must be one of {' | '.join(self.choices)}, got {value!r}")
         return value
+
+    def _check_doubles(self, value: list, strict: bool) -> list:
+        """A list of finite floats (ints too when not strict: ROS itself refuses [-1, 1] for a double
+        array, so write -1.0 in parameter files)."""
+        items = []
+        for item in value:
+            if not strict and isinstance(item, int) and not isinstance(item, bool):
+                item = float(item)
+            if not isinstance(item, float):
+                raise ValueError(f"{self.name} must be a list of floating-point numbers (write 1.0, not 1), "
+                                 f"got {value!r}")
+            if not math.isfinite(item):
+                raise ValueError(f"{self.name} must hold finite numbers, got {value!r}")
+            items.append(item)
+        return items
 
     def summary(self) -> str:
         """The description with unit, range/choices and liveness: what `ros2 param describe` shows."""

@@ -135,7 +135,10 @@ def test_applied_action_reaches_the_belief_the_warm_start_and_the_rate_limiter(e
     """Exploration noise added after the loop: the next tick's belief update and the planner's
     warm start (MCTS re-roots its tree on the applied action) must see the action the robot got,
     exactly as a hand-driven filter + planner that saw it."""
-    mcts = {"depth": 3, "simulations": 48, "leaves_per_round": 8}
+    # "visits" and no CEM proposal: the answer is a searched child with a subtree and the tree
+    # alone decides, so re-rooting on it (or not) shows
+    mcts = {"depth": 3, "simulations": 48, "leaves_per_round": 8, "action_selection": "visits", "proposal": "warm",
+            "reuse_tree": True}
     loop = ControlLoop(ModelStore(store_dir, required=True), ControlConfig(planner="mcts", planner_config=mcts,
                                                                           planning_budget_s=math.inf, seed=5))
     bundle = loop.belief.bundle

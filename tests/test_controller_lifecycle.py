@@ -7,6 +7,7 @@ import time
 import numpy as np
 import pytest
 
+from tests.limits_helpers import limit_args  # noqa: E402
 from tests.ros_helpers import ROOT, ParameterService, Robot, node_process, ros_node, spin_until, stop
 
 pytestmark = pytest.mark.ros
@@ -50,6 +51,7 @@ def test_lifecycle_transitions_gate_commands(tmp_path, reacher_env):
     log = tmp_path / "controller.log"
     proc = node_process("mbrl_ros.nodes.controller_node", "-p", f"model_store:={store}", "-p", "autostart:=false",
                         "-p", "use_sim_time:=false", "-p", FAST_PLANNER, "-p", "on_stale:=hold",
+                        *limit_args(reacher_env.unwrapped.action_spec),  # the robot's limits: required
                         params_file=ROOT / "config" / "ros" / "robot.yaml", log_path=log)
     try:
         with ros_node() as node:
@@ -89,14 +91,14 @@ def test_lifecycle_transitions_gate_commands(tmp_path, reacher_env):
             limits = np.array(reacher_env.unwrapped.action_spec.high)
             assert all(np.all(np.abs(c) <= limits + 1e-9) for c in planned)
 
-            # deactivate: exactly one zero command after the last planned one, then silence
+            # deactivate: one safe command after the last planned one, then silence. on_stale:=hold (a
+            # position-controlled arm): the last command again, never a jump to zero
             zero = zero_command(reacher_env.unwrapped.action_spec)
             assert lc.set(Transition.TRANSITION_DEACTIVATE) is True
             robot.run(0.5)  # whatever was in flight arrives
             count = len(robot.commands)
-            assert np.allclose(robot.commands[-1][1], zero), robot.commands[-3:]
-            assert not np.allclose(robot.commands[-2][1], zero), \
-                ("one zero command on deactivate (on_stale:=hold, so planning never sent zero)", robot.commands[-3:])
+            assert not np.allclose(robot.commands[-1][1], zero), ("hold, not zero", robot.commands[-3:])
+            assert np.allclose(robot.commands[-1][1], robot.commands[-2][1]), robot.commands[-3:]
             robot.run(1.0)
             assert len(robot.commands) == count, ("no commands after deactivate", robot.commands[count:])
             assert lc.state() == "inactive"
@@ -111,11 +113,12 @@ def test_lifecycle_transitions_gate_commands(tmp_path, reacher_env):
             robot.run(0.8)
             assert len(robot.commands) > count + 5, ("commands resume after re-activation", len(robot.commands) - count)
 
-            # shutdown straight from active: the zero command goes out first
+            # shutdown straight from active: the safe command (hold) goes out first
             assert lc.set(Transition.TRANSITION_ACTIVE_SHUTDOWN) is True
             robot.run(0.5)
             count = len(robot.commands)
-            assert np.allclose(robot.commands[-1][1], zero), robot.commands[-3:]
+            assert np.allclose(robot.commands[-1][1], robot.commands[-2][1]), robot.commands[-3:]
+            assert not np.allclose(robot.commands[-1][1], zero), ("hold, not zero", robot.commands[-3:])
             assert lc.state() == "finalized"
             robot.run(0.5)
             assert len(robot.commands) == count, ("no commands after shutdown", robot.commands[count:])

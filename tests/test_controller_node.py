@@ -8,6 +8,7 @@ import pytest
 import rclpy
 
 from tests.bundles import publish_tiny
+from tests.limits_helpers import limit_args
 from tests.ros_helpers import (ROOT, ParameterService, Robot, call_idempotent, interrupt, node_process, ros_node,
                                spin_until, stop)
 
@@ -29,9 +30,10 @@ def store(tmp_path_factory, reacher_env):
 
 
 @pytest.fixture(scope="module")
-def controller(store):
+def controller(store, reacher_env):
     log = store.parent / "controller.log"
     proc = node_process("mbrl_ros.nodes.controller_node", "-p", f"model_store:={store}", "-p", "use_sim_time:=false",
+                        *limit_args(reacher_env.unwrapped.action_spec),
                         "-p", SMALL_CEM, "-p", "input_timeout_s:=0.3", "-p", "on_stale:=zero",
                         params_file=ROOT / "config" / "ros" / "sim.yaml", log_path=log)
     yield proc, log
@@ -144,14 +146,17 @@ def test_live_parameters_change_the_running_controller_and_bad_values_are_refuse
     assert proc.poll() is None
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_the_last_command_is_zero_when_the_process_is_stopped(store, reacher_env, sig):
+@pytest.mark.parametrize("sig,on_stale", [(signal.SIGINT, "zero"), (signal.SIGTERM, "hold")],
+                         ids=["SIGINT-zero", "SIGTERM-hold"])
+def test_the_last_command_is_the_safe_command_when_the_process_is_stopped(store, reacher_env, sig, on_stale):
     """Ctrl-C or SIGTERM on `controller_node` (autostart, the default): the shutdown transition
-    sends the zero command before the publisher goes, and the process exits 0."""
+    sends the safe command (on_stale) before the publisher goes, and the process exits 0.
+    zero: zero effort; hold: the last command again (a position-controlled arm must not jump to 0)."""
     log = store.parent / f"controller_{sig.name}.log"
     # Its own command topic: the module's other controller (fixture `controller`) is still running.
     proc = node_process("mbrl_ros.nodes.controller_node", "-p", f"model_store:={store}", "-p", "use_sim_time:=false",
-                        "-p", SMALL_CEM, "-p", "on_stale:=hold",  # hold: nothing but the stop sends a zero
+                        *limit_args(reacher_env.unwrapped.action_spec),
+                        "-p", SMALL_CEM, "-p", f"on_stale:={on_stale}",
                         "-r", "/mbrl/commands:=/stopping/commands",
                         params_file=ROOT / "config" / "ros" / "sim.yaml", log_path=log)
     try:
@@ -160,11 +165,15 @@ def test_the_last_command_is_zero_when_the_process_is_stopped(store, reacher_env
             assert spin_until(node, lambda: robot.pub_js.get_subscription_count() > 0, 30, [proc])
             deadline = time.monotonic() + 20
             while sum(np.abs(c).max() > 1e-6 for _, c in robot.commands) < 5 and time.monotonic() < deadline:
-                robot.run(0.1)  # until it plans (the first ticks, before any input, hold zero)
+                robot.run(0.1)  # until it plans (the first ticks, before any input, are the safe command)
             code = interrupt(proc, node, sig, while_waiting=lambda: robot.run(0.05))
+            last, before = robot.commands[-1][1], robot.commands[-2][1]
             zero = zero_command(reacher_env.unwrapped.action_spec)
-            assert np.allclose(robot.commands[-1][1], zero), robot.commands[-3:]
-            assert not np.allclose(robot.commands[-2][1], zero), ("the zero came from the stop", robot.commands[-3:])
+            assert not np.allclose(before, zero), ("still planning when stopped", robot.commands[-3:])
+            if on_stale == "zero":
+                assert np.allclose(last, zero), robot.commands[-3:]
+            else:
+                assert np.allclose(last, before), ("hold: the last command again", robot.commands[-3:])
     finally:
         stop(proc)
     assert code == 0, log.read_text()[-3000:]

@@ -99,7 +99,14 @@ def test_mbrl_ros_launch_starts_the_graph_nodes_with_their_parameters(tmp_path, 
     from mbrl_ros.runtime.safety import zero_command
     from tests.ros_helpers import ROOT, ParameterService, Robot, call_idempotent, interrupt, ros_node, spin_until
 
-    given = {"model_store": str(ROOT / "models" / "reacher2d"), "record": "true", "data_dir": str(tmp_path / "data")}
+    from tests.limits_helpers import limit_parameters
+
+    # robot.yaml leaves the robot's command limits to the user (launch refuses to start without them)
+    params = yaml.safe_load((ROOT / "config" / "ros" / "robot.yaml").read_text())
+    params["controller"]["ros__parameters"].update(limit_parameters(reacher_env.unwrapped.action_spec))
+    (tmp_path / "robot.yaml").write_text(yaml.safe_dump(params))
+    given = {"model_store": str(ROOT / "models" / "reacher2d"), "record": "true", "data_dir": str(tmp_path / "data"),
+             "params_file": str(tmp_path / "robot.yaml")}
     expected = robot_graph(given)
     assert [n.name for n in expected] == ["controller", "logger"]
     log = tmp_path / "launch.log"

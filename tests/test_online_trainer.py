@@ -59,3 +59,23 @@ def test_bad_segment_does_not_stop_the_loop(tmp_path, ingest_config):
     worker.join(10)
     assert not worker.is_alive()
     assert online.trainer is None and online.exports == 0
+
+
+def test_an_exception_in_training_ends_the_run_and_is_kept(tmp_path, ingest_config):
+    """A checkpoint that does not load is the trainer's failure, not bad data: run() stops (no
+    endless 'ingest failed' retries that look like training) and keeps the exception."""
+    bags = tmp_path / "bags"
+    collect("mbrl_ros/Reacher2D-v0", 1, bags, seed=0, image_size=32, max_steps=10, progress=False)
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(b"not a checkpoint")
+    online = OnlineTrainer(OnlineConfig(bag_dir=bags, work_dir=tmp_path / "w", model_store=tmp_path / "m",
+                                        ingest=ingest_config, init_checkpoint=broken, preset="tiny"))
+    stop = threading.Event()
+    worker = threading.Thread(target=online.run, args=(stop, 0.1))
+    worker.start()
+    worker.join(30)
+    assert not worker.is_alive() and not stop.is_set()  # it ended by itself
+    assert online.failure and online.failure.startswith("ValueError: checkpoint") and "corrupt" in online.failure
+    assert online.status()["failure"] == online.failure and online.trainer is None
+    with pytest.raises(ValueError, match="corrupt or truncated"):
+        online.run(threading.Event(), 0.1, raise_errors=True)  # the node's way: raised to the caller

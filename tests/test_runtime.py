@@ -26,7 +26,7 @@ from mbrl_ros.spec import ObsSpec
 from mbrl_ros.world_model import WorldModel, WorldModelConfig
 from mbrl_ros.world_model.latent_adapter import TorchFilterModel, TorchLatentModel
 
-OBS = ObsSpec(joint_dim=6, image_shape=(64, 64, 3))
+OBS = ObsSpec(joint_dim=6, image_shape=(64, 64, 3), joint_names=tuple(f"j{i}.pos" for i in range(6)))  # a robot store needs named joints
 TOL = 1e-4
 
 

@@ -21,7 +21,7 @@ from mbrl_ros.runtime.store_layout import MAX_MANIFEST_BYTES, StoreFileError, re
 from mbrl_ros.spec import ObsSpec
 from mbrl_ros.world_model import WorldModel, WorldModelConfig
 
-OBS = ObsSpec(joint_dim=4)
+OBS = ObsSpec(joint_dim=4, joint_names=tuple(f"j{i}.pos" for i in range(4)))  # a robot store needs named joints
 
 
 @pytest.fixture(scope="module")
@@ -173,3 +173,32 @@ def test_the_shipped_model_is_sealed_and_loads():
     bundle = load_bundle(store / read_current(store))
     assert bundle.manifest.raw["manifest_sha256"]
     assert np.all(np.isfinite(bundle.h0))
+
+
+def test_every_file_the_robot_runs_is_under_the_publish_time_seal(store):
+    """The seal (manifest_sha256) covers every manifest field, and the manifest records the sha256 of
+    every file that is loaded (graphs, initial state): a file swapped for another one, even a valid
+    graph, is refused; so is re-pointing a graph entry at another file without re-sealing."""
+    from mbrl_ros.runtime.manifest import read_manifest
+
+    root, good, ms = store
+    raw = json.loads((root / good / "manifest.json").read_text())
+    loaded = {entry["file"] for entry in raw["graphs"].values()} | {raw["files"]["initial_state"]["file"]}
+    on_disk = {p.name for p in (root / good).iterdir() if p.name != "manifest.json"}
+    assert on_disk == loaded, "every file in the bundle is listed with a sha256 the seal covers"
+    for key in raw:
+        if key == "manifest_sha256":
+            continue
+        d = clone(root, good, "v000009-s000000001")
+        edited = json.loads((d / "manifest.json").read_text())
+        edited[key] = {"changed": True} if not isinstance(edited[key], str) else edited[key] + "x"
+        (d / "manifest.json").write_text(json.dumps(edited))
+        with pytest.raises(BundleError, match="manifest_sha256 does not match"):
+            read_manifest(d)
+        shutil.rmtree(d)
+    # a valid graph in place of another (step.onnx over filter.onnx): its sha256 is not the recorded one
+    d = clone(root, good, "v000002-s000000001")
+    shutil.copy(d / raw["graphs"]["step"]["file"], d / raw["graphs"]["filter"]["file"])
+    swapped, took = publish_and_poll(root, ms, d.name)
+    assert not swapped
+    assert_refused(ms, good, d.name, "does not match manifest", took)

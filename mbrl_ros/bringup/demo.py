@@ -7,7 +7,9 @@ model, recorded and learning as it runs; one progress line per episode.
     mbrl-ros demo planner:=mcts train:=false
 
 Starts the same node graph as `ros2 launch mbrl_ros sim.launch.py` (mbrl_ros.bringup.graph)
-as separate processes, and watches it from a small rclpy node of its own.
+as separate processes, supervised as `mbrl-ros launch` does (a crashed logger or trainer is
+restarted, a crashed sim or controller ends the demo), and watches it from a small rclpy node
+of its own.
 """
 from __future__ import annotations
 
@@ -37,19 +39,32 @@ def register(parser):
 class Monitor:
     """Subscribes to the graph's outputs and keeps per-episode returns and the latest diagnostics."""
 
-    def __init__(self, node):
+    def __init__(self, node, record_commands: bool = False):
         from diagnostic_msgs.msg import DiagnosticArray
         from std_msgs.msg import Float64, Int64
 
-        from mbrl_ros.nodes.common import EVENT_QOS
+        from mbrl_ros.nodes.common import EVENT_QOS, status_name
 
         self.returns: list[float] = []  # finished episodes
         self.current, self.episode, self.steps = 0.0, None, 0
         self.diag: dict[str, dict[str, str]] = {}
         self.lock = threading.Lock()
-        node.create_subscription(Float64, "/mbrl/reward", self._on_reward, EVENT_QOS)
-        node.create_subscription(Int64, "/mbrl/episode", self._on_episode, EVENT_QOS)
+        # relative names: the monitor sits in the graph's namespace; statuses carry it (status_name)
+        self.status_name = lambda name: status_name(node, name)
+        node.create_subscription(Float64, "mbrl/reward", self._on_reward, EVENT_QOS)
+        node.create_subscription(Int64, "mbrl/episode", self._on_episode, EVENT_QOS)
         node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, 10)
+        self.ticks: list[dict[str, str]] = []  # the controller's diagnostics at each episode's end
+        self.command_times: list[float] = []  # wall arrival times of commands (record_commands)
+        self.trainer_steps: list[int] = []  # the trainer's step count at each episode's end (0: none)
+        self.episode_ends: list[float] = []  # wall (monotonic) time of each episode's end
+        if record_commands:
+            from std_msgs.msg import Float64MultiArray
+
+            from mbrl_ros.nodes.common import COMMAND_QOS
+
+            node.create_subscription(Float64MultiArray, "mbrl/commands",
+                                     lambda _msg: self.command_times.append(time.monotonic()), COMMAND_QOS)
 
     def _on_reward(self, msg):
         with self.lock:
@@ -60,6 +75,10 @@ class Monitor:
         with self.lock:
             if self.episode is not None and self.steps > 0:
                 self.returns.append(self.current)
+                self.ticks.append(dict(self.diag.get(self.status_name("mbrl_ros: controller"), {})))
+                self.trainer_steps.append(int(self.diag.get(self.status_name("mbrl_ros: trainer"), {}).get(
+                    "train_step", 0)))
+                self.episode_ends.append(time.monotonic())
                 self.print_line()
             self.episode, self.current, self.steps = msg.data, 0.0, 0
 
@@ -68,8 +87,8 @@ class Monitor:
             self.diag[status.name] = {kv.key: kv.value for kv in status.values}
 
     def print_line(self):
-        ctl = self.diag.get("mbrl_ros: controller", {})
-        trn = self.diag.get("mbrl_ros: trainer", {})
+        ctl = self.diag.get(self.status_name("mbrl_ros: controller"), {})
+        trn = self.diag.get(self.status_name("mbrl_ros: trainer"), {})
         parts = [f"episode {len(self.returns):3d}", f"return {self.returns[-1]:8.2f}",
                  f"model {ctl.get('model_version', '?')} ({ctl.get('model_source', '?')})",
                  f"tick p50 {float(ctl.get('tick_p50_ms', 'nan')):.1f} ms p99 {float(ctl.get('tick_p99_ms', 'nan')):.1f} ms"]
@@ -86,49 +105,61 @@ def run(args) -> int:
     elif "ROS_DOMAIN_ID" not in os.environ:
         os.environ["ROS_DOMAIN_ID"] = str(random.randint(1, 101))
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-    import rclpy
-
-    from mbrl_ros.bringup.launcher import node_command, stop_all
-
     given = parse_launch_arguments(args.arguments)
     nodes = sim_graph(given)
     print(f"[demo] starting {', '.join(n.name for n in nodes)} (ROS_DOMAIN_ID={os.environ['ROS_DOMAIN_ID']}); "
           "Ctrl-C stops everything", flush=True)
-    import subprocess
-
-    procs = {n.name: subprocess.Popen(node_command(n), start_new_session=True) for n in nodes}
-    rclpy.init()
-    node = rclpy.create_node("mbrl_demo_monitor")
-    monitor = Monitor(node)
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    start = time.monotonic()
-    code = 0
-    try:
-        while not stop.is_set():
-            rclpy.spin_once(node, timeout_sec=0.1)
-            dead = [name for name, p in procs.items() if p.poll() is not None]
-            if dead:
-                print(f"[demo] node(s) {dead} exited; stopping", flush=True)
-                code = 1
-                break
-            if args.episodes and len(monitor.returns) >= args.episodes:
-                break
-            if args.timeout and time.monotonic() - start > args.timeout:
-                print("[demo] timeout", flush=True)
-                code = 1
-                break
-    finally:
-        stop_all(procs, grace_s=15.0)
-        node.destroy_node()
-        rclpy.shutdown()
+    code, monitor = run_graph(nodes, episodes=args.episodes, timeout_s=args.timeout, stop=stop)
     if monitor.returns:
         r = np.array(monitor.returns)
         print(f"[demo] {len(r)} episodes: mean return {r.mean():.2f} (first {r[0]:.2f}, last {r[-1]:.2f})", flush=True)
     if args.video:
         save_video(args.video, nodes, episodes=max(1, min(3, len(monitor.returns))))
     return code
+
+
+def run_graph(nodes, episodes: int = 0, timeout_s: float = 0.0, stop: threading.Event | None = None,
+              record_commands: bool = False, until=None) -> tuple[int, "Monitor"]:
+    """Start `nodes`, supervised as `mbrl-ros launch` does (background nodes niced, logger and trainer
+    respawned, a required node's exit ends the run), and watch them until `episodes` have finished,
+    `until(monitor)` is true, `timeout_s` has passed or `stop` is set. Returns (exit code, the Monitor)."""
+    import rclpy
+
+    from mbrl_ros.bringup.launcher import Supervised, supervise_once, stop_all
+    from mbrl_ros.bringup.supervision import RESPAWN
+
+    stop = stop or threading.Event()
+    supervised = [Supervised(n, RESPAWN) for n in nodes]
+    for s in supervised:
+        s.start()
+    rclpy.init()
+    node = rclpy.create_node("mbrl_demo_monitor", namespace=nodes[0].namespace or None)
+    monitor = Monitor(node, record_commands=record_commands)
+    start = time.monotonic()
+    code = 0
+    try:
+        while not stop.is_set():
+            rclpy.spin_once(node, timeout_sec=0.1)
+            code = supervise_once(supervised)
+            if code:
+                print("[demo] a required node exited; stopping", flush=True)
+                break
+            if episodes and len(monitor.returns) >= episodes:
+                break
+            if until is not None and until(monitor):
+                break
+            if timeout_s and time.monotonic() - start > timeout_s:
+                print("[demo] timeout", flush=True)
+                code = 1
+                break
+    finally:
+        stop_all({s.spec.name: s.proc for s in supervised if s.proc is not None}, grace_s=15.0)
+        node.destroy_node()
+        rclpy.shutdown()
+    return code, monitor
 
 
 def save_video(out: Path, nodes, episodes: int) -> None:

@@ -1,10 +1,19 @@
 """`mbrl-ros launch sim|robot [name:=value ...]`: `ros2 launch` for pip installs.
 
 Starts every node of the graph (mbrl_ros.bringup.graph) as its own process with the
-same parameter files and overrides the launch files use. Ctrl-C (SIGINT) or
-SIGTERM is forwarded to every child; stragglers are terminated, then killed.
-If any node exits on its own, the others are stopped too (like a launch file
-whose nodes are `required`), and the exit code says which one.
+same parameter files and overrides the launch files use, and supervises them as a
+launch file with `required` / `respawn` nodes would (mbrl_ros.bringup.supervision):
+
+- a required node (controller, sim) that exits stops the graph; the last stderr line
+  names it, and the exit code is its own (128 + N when signal N killed it);
+- any other node (logger, trainer) that exits is started again after an exponential
+  backoff, each restart reported on stderr with the exit code; control never stops
+  for it;
+- background nodes (logger, trainer) start at their `niceness`, with their compute
+  thread pools capped to their `threads` (mbrl_ros.nodes.cpu_share).
+
+Ctrl-C (SIGINT) or SIGTERM is forwarded to every child; stragglers are terminated,
+then killed.
 """
 from __future__ import annotations
 
@@ -14,7 +23,10 @@ import subprocess
 import sys
 import time
 
-from mbrl_ros.bringup.graph import GRAPHS, NodeSpec
+from mbrl_ros.bringup.graph import GRAPHS, NodeSpec, check_startable
+from mbrl_ros.bringup.supervision import (RESPAWN, Backoff, RespawnPolicy, describe_exit, graph_exit_code,
+                                          start_settings)
+from mbrl_ros.nodes.cpu_share import renice
 
 
 def register(parser):
@@ -44,7 +56,13 @@ def run(args) -> int:
         for name, arg in arguments.items():
             print(f"  {name}:={arg.default!r:<28} {arg.description}")
         return 0
-    nodes = build(parse_launch_arguments(args.arguments))
+    try:
+        nodes = build(parse_launch_arguments(args.arguments))
+        if not args.dry_run:
+            check_startable(nodes)
+    except ValueError as exc:  # a bad argument or a graph that must not start (no robot limits): one line
+        print(f"mbrl-ros launch {args.graph}: {exc}", file=sys.stderr)
+        return 2
     if args.dry_run:
         for node in nodes:
             print(" ".join(node_command(node)))
@@ -52,8 +70,31 @@ def run(args) -> int:
     return run_nodes(nodes)
 
 
-def run_nodes(nodes: list[NodeSpec], stop_grace_s: float = 10.0) -> int:
-    procs: dict[str, subprocess.Popen] = {}
+class Supervised:
+    """One node of a running graph: its current process, and its restarts."""
+
+    def __init__(self, spec: NodeSpec, policy: RespawnPolicy):
+        self.spec = spec
+        self.settings = start_settings(spec)
+        self.backoff = Backoff(policy)
+        self.proc: subprocess.Popen | None = None
+        self.started_at = 0.0
+        self.restart_at: float | None = None  # monotonic time of a pending restart
+
+    def start(self) -> subprocess.Popen:
+        env = {**os.environ, **(self.settings.env or {})}
+        # Own process group so a terminal Ctrl-C reaches us once, and we stop children in order.
+        self.proc = subprocess.Popen(node_command(self.spec), start_new_session=True, env=env)
+        if self.settings.niceness > 0:
+            # Popen returns as the child execs: it has one thread, and the ones it creates inherit this value.
+            renice(self.settings.niceness, self.proc.pid)
+        self.started_at = time.monotonic()
+        self.restart_at = None
+        return self.proc
+
+
+def run_nodes(nodes: list[NodeSpec], stop_grace_s: float = 10.0, policy: RespawnPolicy = RESPAWN) -> int:
+    supervised = [Supervised(node, policy) for node in nodes]
     stopping = False
 
     def request_stop(signum, _frame):
@@ -64,24 +105,45 @@ def run_nodes(nodes: list[NodeSpec], stop_grace_s: float = 10.0) -> int:
     old_term = signal.signal(signal.SIGTERM, request_stop)
     exit_code = 0
     try:
-        for node in nodes:
-            # Own process group so a terminal Ctrl-C reaches us once, and we stop children in order.
-            procs[node.name] = subprocess.Popen(node_command(node), start_new_session=True, env=os.environ.copy())
-            print(f"[launch] started {node.name} (pid {procs[node.name].pid})", flush=True)
+        for node in supervised:
+            proc = node.start()
+            role = "required" if node.spec.required else "respawned"
+            print(f"[launch] started {node.spec.name} (pid {proc.pid}, {role})", flush=True)
         while not stopping:
-            for name, proc in procs.items():
-                code = proc.poll()
-                if code is not None:
-                    print(f"[launch] {name} exited with code {code}; stopping the graph", flush=True)
-                    exit_code = code or 1
-                    stopping = True
-                    break
-            time.sleep(0.2)
+            exit_code = supervise_once(supervised)
+            if exit_code:
+                break
+            time.sleep(0.1)
     finally:
-        stop_all(procs, stop_grace_s)
+        stop_all({n.spec.name: n.proc for n in supervised if n.proc is not None}, stop_grace_s)
         signal.signal(signal.SIGINT, old_int)
         signal.signal(signal.SIGTERM, old_term)
     return exit_code
+
+
+def supervise_once(supervised: list[Supervised]) -> int:
+    """Reap exited nodes, respawn those due; a non-zero return stops the graph with that code."""
+    now = time.monotonic()
+    for node in supervised:
+        name = node.spec.name
+        if node.restart_at is not None:
+            if now >= node.restart_at:
+                proc = node.start()
+                print(f"[launch] restarted {name} (pid {proc.pid}, restart {node.backoff.total})",
+                      file=sys.stderr, flush=True)
+            continue
+        code = node.proc.poll()
+        if code is None:
+            continue
+        if node.spec.required:
+            print(f"[launch] required node {name} (pid {node.proc.pid}) exited with {describe_exit(code)}; "
+                  f"stopping the graph", file=sys.stderr, flush=True)
+            return graph_exit_code(code)
+        delay = node.backoff.next_delay(uptime_s=now - node.started_at)
+        node.restart_at = now + delay
+        print(f"[launch] {name} (pid {node.proc.pid}) exited with {describe_exit(code)}; restarting it in "
+              f"{delay:.1f} s (restart {node.backoff.total})", file=sys.stderr, flush=True)
+    return 0
 
 
 def stop_all(procs: dict[str, subprocess.Popen], grace_s: float) -> None:

@@ -11,11 +11,13 @@ import rclpy
 from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType,
                                 SetParametersResult)
 from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy_impl
+from rclpy.exceptions import ParameterUninitializedException
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy, HistoryPolicy, DurabilityPolicy, qos_profile_sensor_data
 from rclpy.signals import SignalHandlerOptions
 
-from mbrl_ros.params import Param
+from mbrl_ros.params import ARRAY_TYPES, Param
 
 ROS_TYPES = {
     "bool": ParameterType.PARAMETER_BOOL,
@@ -23,6 +25,7 @@ ROS_TYPES = {
     "double": ParameterType.PARAMETER_DOUBLE,
     "string": ParameterType.PARAMETER_STRING,
     "string_array": ParameterType.PARAMETER_STRING_ARRAY,
+    "double_array": ParameterType.PARAMETER_DOUBLE_ARRAY,
 }
 
 SENSOR_QOS = qos_profile_sensor_data  # best effort, keep last 5: cameras and joint states
@@ -55,9 +58,22 @@ def declare(node: Node, params: Mapping[str, Param]) -> dict[str, Any]:
     """
     values = {}
     for name, param in params.items():
-        node.declare_parameter(name, param.default, descriptor_for(param))
-        values[name] = param.check(node.get_parameter(name).value)
+        # An empty list has no element type for rclpy to infer (it guesses BYTE_ARRAY and then refuses
+        # [1.0, 2.0]): declare such a parameter by its type, unset until a file or -p gives it a value.
+        default = param.default if param.default or param.type not in ARRAY_TYPES else \
+            Parameter.Type.STRING_ARRAY if param.type == "string_array" else Parameter.Type.DOUBLE_ARRAY
+        node.declare_parameter(name, default, descriptor_for(param))
+        values[name] = parameter_value(node, param)
     return values
+
+
+def parameter_value(node: Node, param: Param) -> Any:
+    """The checked value of a declared parameter (arrays as lists; an unset array is its default)."""
+    try:
+        value = node.get_parameter(param.name).value
+    except ParameterUninitializedException:
+        return list(param.default)
+    return param.check(list(value) if param.type in ARRAY_TYPES else value)
 
 
 def accept_live_changes(node: Node, params: Mapping[str, Param], apply: Callable[[dict[str, Any]], None]) -> None:
@@ -75,7 +91,7 @@ def accept_live_changes(node: Node, params: Mapping[str, Param], apply: Callable
             if not param.live:
                 return SetParametersResult(successful=False, reason=f"{param.name} is read-only: set it at start-up")
             try:
-                changes[param.name] = param.check(list(parameter.value) if param.type == "string_array"
+                changes[param.name] = param.check(list(parameter.value) if param.type in ARRAY_TYPES
                                                   else parameter.value)
             except ValueError as exc:
                 return SetParametersResult(successful=False, reason=str(exc))
@@ -90,11 +106,26 @@ def accept_live_changes(node: Node, params: Mapping[str, Param], apply: Callable
     node.add_on_set_parameters_callback(on_set)
 
 
+def status_name(node: Node, name: str) -> str:
+    """The diagnostic status name `name` ("mbrl_ros: controller") as `node` reports it.
+
+    /diagnostics stays absolute (the diagnostic_aggregator's convention: one topic for the whole
+    graph), so a node in a namespace puts its robot in front of its name ("mbrl_ros: r1/controller")
+    and two robots' statuses never overwrite each other. In the root namespace the name is unchanged.
+    """
+    namespace = node.get_namespace().strip("/")
+    if not namespace:
+        return name
+    prefix, sep, rest = name.rpartition(": ")
+    return f"{prefix}{sep}{namespace}/{rest}"
+
+
 def publish_status(node: Node, publisher, name: str, level: int, message: str, values: dict) -> None:
-    """One diagnostic_msgs/DiagnosticStatus named `name` on `publisher` (/diagnostics)."""
+    """One diagnostic_msgs/DiagnosticStatus named `name` (status_name: with the node's namespace) on
+    `publisher` (/diagnostics)."""
     from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 
-    status = DiagnosticStatus(level=level, name=name, hardware_id="mbrl_ros", message=message,
+    status = DiagnosticStatus(level=level, name=status_name(node, name), hardware_id="mbrl_ros", message=message,
                               values=[KeyValue(key=str(k), value=str(v)) for k, v in values.items()])
     msg = DiagnosticArray(status=[status])
     msg.header.stamp = node.get_clock().now().to_msg()

@@ -18,6 +18,7 @@ from std_msgs.msg import Bool, Float64, Float64MultiArray, Int64
 
 from mbrl_ros.data.bag_writer import ON_FULL, STORAGE, SegmentedBagWriter
 from mbrl_ros.nodes.common import COMMAND_QOS, EVENT_QOS, SENSOR_QOS, declare, run, publish_status
+from mbrl_ros.nodes.cpu_share import cpu_share_parameters, yield_cpu
 from mbrl_ros.params import Param, table
 
 # topic -> (message class, ROS type name, QoS)
@@ -41,6 +42,7 @@ PARAMETERS = table(
     Param("on_full", "string", "stop", "at the cap: stop recording (closed segments kept), or delete the oldest "
           "segments", choices=ON_FULL),
     Param("record_camera", "bool", True, "record the camera topic"),
+    *cpu_share_parameters(niceness=5, threads=1),  # a background node: control first
 )
 
 
@@ -48,6 +50,7 @@ class LoggerNode(Node):
     def __init__(self):
         super().__init__("logger")
         p = declare(self, PARAMETERS)
+        self.cpu = yield_cpu(p["niceness"], p["threads"])
         self.writer = SegmentedBagWriter(
             Path(p["output_dir"]), prefix=p["prefix"], storage=p["storage"],
             max_segment_s=float(p["segment_duration_s"]), max_segment_bytes=int(p["segment_max_mb"] * 2**20),
@@ -57,13 +60,15 @@ class LoggerNode(Node):
         for topic, (cls, type_name, qos) in TOPICS.items():
             if topic == "/camera/image_raw" and not p["record_camera"]:
                 continue
-            # The resolved name honours remappings, so the bag records the robot's real topic names
-            # under our canonical ones (what the ingester expects by default).
-            self.create_subscription(cls, topic, self._writer_for(topic, type_name), qos, raw=True)
+            # Subscribed by the relative name, so a namespace and remappings choose the robot's topic;
+            # recorded under the canonical root name (`/joint_states`, not `/r1/joint_states`): what
+            # the ingester expects by default, whatever namespace the robot ran in.
+            self.create_subscription(cls, topic.lstrip("/"), self._writer_for(topic, type_name), qos, raw=True)
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_timer(2.0, self._publish_diagnostics)
         self._warned_full = False
-        self.get_logger().info(f"recording {len(TOPICS)} topics to {p['output_dir']} ({p['storage']})")
+        self.get_logger().info(f"recording {len(TOPICS)} topics to {p['output_dir']} ({p['storage']}): " + ", ".join(
+            f"{self.resolve_topic_name(t.lstrip('/'))} as {t}" for t in TOPICS))
 
     def _writer_for(self, topic: str, type_name: str):
         def write(data: bytes) -> None:
@@ -86,7 +91,7 @@ class LoggerNode(Node):
         values = {**{f"messages{t.replace('/', '_')}": str(c) for t, c in self.counts.items()},
                   "segments_closed": str(len(self.writer.closed_segments)),
                   "open_segment": str(self.writer.current_path or ""), "disk_mb": f"{self.writer.disk_usage() / 2**20:.1f}",
-                  "dropped_messages": str(self.writer.dropped_messages)}
+                  "dropped_messages": str(self.writer.dropped_messages), **self.cpu}
         level = DiagnosticStatus.ERROR if self.writer.stopped else DiagnosticStatus.OK
         publish_status(self, self.pub_diag, "mbrl_ros: logger", level,
                        "recording stopped: disk cap" if self.writer.stopped else "recording", values)

@@ -1,10 +1,13 @@
 """sim_node: a MuJoCo robot on ROS 2 topics, paced against the wall clock.
 
-Publishes camera (sensor_msgs/Image rgb8, sensor-data QoS), /joint_states,
-/mbrl/reward, /mbrl/episode, /mbrl/terminal and /clock; applies
-/mbrl/commands (std_msgs/Float64MultiArray, robot units); /mbrl/reset
-(std_srvs/Trigger) starts a new episode. The schedule lives in
-mbrl_ros.envs.sim_loop.SimLoop; this file only moves data between it and ROS.
+Publishes camera/image_raw (sensor_msgs/Image rgb8, sensor-data QoS), joint_states,
+mbrl/reward, mbrl/episode, mbrl/terminal and /clock; applies mbrl/commands
+(std_msgs/Float64MultiArray, robot units); mbrl/reset (std_srvs/Trigger) starts a
+new episode. Topic and service names are relative, so a namespace (`-r __ns:=/r1`,
+`mbrl-ros launch sim namespace:=r1`) moves the whole robot; /clock is absolute as
+ROS's use_sim_time requires (a namespaced graph remaps it per robot), and so is
+/diagnostics (aggregated; the status name carries the namespace). The schedule lives
+in mbrl_ros.envs.sim_loop.SimLoop; this file only moves data between it and ROS.
 """
 from __future__ import annotations
 
@@ -66,15 +69,15 @@ class SimNode(Node):
         self.joint_names = list(u.joint_names)
         self.lock = threading.Lock()
 
-        self.pub_image = self.create_publisher(Image, "/camera/image_raw", SENSOR_QOS)
-        self.pub_joints = self.create_publisher(JointState, "/joint_states", SENSOR_QOS)
-        self.pub_reward = self.create_publisher(Float64, "/mbrl/reward", EVENT_QOS)
-        self.pub_episode = self.create_publisher(Int64, "/mbrl/episode", EVENT_QOS)
-        self.pub_terminal = self.create_publisher(Bool, "/mbrl/terminal", EVENT_QOS)
+        self.pub_image = self.create_publisher(Image, "camera/image_raw", SENSOR_QOS)
+        self.pub_joints = self.create_publisher(JointState, "joint_states", SENSOR_QOS)
+        self.pub_reward = self.create_publisher(Float64, "mbrl/reward", EVENT_QOS)
+        self.pub_episode = self.create_publisher(Int64, "mbrl/episode", EVENT_QOS)
+        self.pub_terminal = self.create_publisher(Bool, "mbrl/terminal", EVENT_QOS)
         self.pub_clock = self.create_publisher(Clock, "/clock", 10)
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self.create_subscription(Float64MultiArray, "/mbrl/commands", self._on_command, COMMAND_QOS)
-        self.create_service(Trigger, "/mbrl/reset", self._on_reset)
+        self.create_subscription(Float64MultiArray, "mbrl/commands", self._on_command, COMMAND_QOS)
+        self.create_service(Trigger, "mbrl/reset", self._on_reset)
         self.counts = {"images": 0, "joint_states": 0, "episodes": 0}
         self.get_logger().info(
             f"simulating {p['env_id']}: physics {1 / u.physics_dt:.0f} Hz, control {1 / u.control_dt:.0f} Hz, "

@@ -3,18 +3,29 @@
 Training runs in a worker thread; the node only reports progress on
 /diagnostics. It talks to the controller through folders (bags in, bundles
 out), never through topics, so it can run on another machine.
+
+Everything that can fail after the parameters are read (importing torch and the
+training code, the task's ingest description, the checkpoint, a training step)
+runs in the worker. An exception there stops training for good and /diagnostics
+says so: ERROR with the exception's type and message, `state: failed`, the step
+count frozen, until the node is restarted. A bad bag segment or a failed export is
+not such a failure: it is reported (WARN, `last_error`) and training goes on.
+
+A background node (mbrl_ros.nodes.cpu_share): it runs at its `niceness` with its
+compute threads capped, so it never takes the controller's CPU.
 """
 from __future__ import annotations
 
 import logging
-import os
 import threading
+import traceback
 from pathlib import Path
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.node import Node
 
 from mbrl_ros.nodes.common import declare, run, publish_status
+from mbrl_ros.nodes.cpu_share import cpu_share_parameters, yield_cpu
 from mbrl_ros.params import Param, table
 
 PARAMETERS = table(
@@ -31,10 +42,8 @@ PARAMETERS = table(
     Param("train_ratio", "double", 0.5, "gradient steps per new real transition", range=(0.0, 1000.0)),
     Param("export_every", "integer", 200, "gradient steps between published bundles", range=(1, 10_000_000)),
     Param("poll_s", "double", 2.0, "how often to look for new bag segments", range=(0.05, 3600.0), unit="s"),
-    Param("threads", "integer", 1, "torch CPU threads", range=(1, 1024)),
     Param("seed", "integer", 0, "training seed", range=(0, 2**31 - 1)),
-    Param("niceness", "integer", 10, "raise the process's nice value by this much: training must never starve "
-          "control", range=(0, 19)),
+    *cpu_share_parameters(niceness=10, threads=1),  # leave the cores to the sim and the controller
 )
 
 
@@ -48,46 +57,73 @@ def _checkpoint_from(init_from: str):
 class TrainerNode(Node):
     def __init__(self):
         super().__init__("trainer")
-        p = declare(self, PARAMETERS)
-        logging.basicConfig(level=logging.INFO)
-        if p["niceness"] > 0:
-            os.nice(int(p["niceness"]))  # the controller and sim share these cores
-        from mbrl_ros.data.bags import IngestConfig
-        from mbrl_ros.training.online import OnlineConfig, OnlineTrainer
-
-        if p["ingest_config"]:
-            ingest = IngestConfig.from_yaml(Path(p["ingest_config"]))
-        elif p["env_id"]:
-            import mbrl_ros.envs as envs
-
-            env = envs.make(p["env_id"], image_size=int(p["image_size"]))
-            # The logger holds a lock on its open segment, so a bag without metadata is a crashed
-            # one to salvage, not one still being written: no grace period needed.
-            ingest = IngestConfig.for_env(env, active_grace_s=0.0)
-            env.close()
-        else:
+        self.p = declare(self, PARAMETERS)
+        if not (self.p["ingest_config"] or self.p["env_id"]):
             raise ValueError("set env_id (simulation) or ingest_config (real robot)")
-        self.online = OnlineTrainer(OnlineConfig(
-            bag_dir=p["bag_dir"], work_dir=p["work_dir"], model_store=p["model_store"], ingest=ingest,
-            init_checkpoint=_checkpoint_from(p["init_from"]), preset=p["preset"],
-            train_ratio=float(p["train_ratio"]), export_every=int(p["export_every"]), seed=int(p["seed"]),
-            threads=int(p["threads"])))
+        logging.basicConfig(level=logging.INFO)
+        # Before torch is imported (in the worker): its pools read the thread caps when they load.
+        self.cpu = yield_cpu(self.p["niceness"], self.p["threads"])
+        self.online = None  # the OnlineTrainer, once the worker has built it
+        self.failure: str | None = None  # set when training stopped on an exception
         self.stop_event = threading.Event()
-        self.worker = threading.Thread(target=self.online.run, args=(self.stop_event, float(p["poll_s"])),
-                                       name="mbrl-online-trainer", daemon=True)
-        self.worker.start()
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_timer(2.0, self._publish_diagnostics)
-        self.get_logger().info(f"training from {p['bag_dir']} into {p['model_store']}")
+        self.worker = threading.Thread(target=self._work, name="mbrl-online-trainer", daemon=True)
+        self.worker.start()
+        self.get_logger().info(f"training from {self.p['bag_dir']} into {self.p['model_store']} "
+                               f"(nice {self.cpu['niceness']}, {self.cpu['threads']} threads)")
+
+    def _work(self) -> None:
+        """The worker: build the trainer and run it. Any exception ends training, reported as ERROR."""
+        try:
+            self.online = _build_online_trainer(self.p)
+            self.online.run(self.stop_event, float(self.p["poll_s"]), raise_errors=True)
+        except BaseException as exc:  # noqa: BLE001 - whatever it is, /diagnostics must say training stopped
+            self.failure = f"{type(exc).__name__}: {exc}"
+            self.get_logger().error(f"training stopped: {self.failure}\n{traceback.format_exc()}")
+            self._publish_diagnostics()  # now, not at the next timer tick
 
     def _publish_diagnostics(self) -> None:
-        values = self.online.status()
-        level = DiagnosticStatus.WARN if "last_error" in values else DiagnosticStatus.OK
-        publish_status(self, self.pub_diag, "mbrl_ros: trainer", level, values.get("last_error", "training"), values)
+        if not self.context.ok():
+            return
+        values = self.online.status() if self.online is not None else {"train_step": "0"}
+        values.update(self.cpu)
+        if self.failure:
+            values.update(state="failed", error=self.failure)
+            level, message = DiagnosticStatus.ERROR, f"training stopped: {self.failure}"
+        elif self.online is None:
+            values["state"] = "starting"
+            level, message = DiagnosticStatus.OK, "starting"
+        else:
+            values["state"] = "training"
+            level = DiagnosticStatus.WARN if "last_error" in values else DiagnosticStatus.OK
+            message = values.get("last_error", "training")
+        publish_status(self, self.pub_diag, "mbrl_ros: trainer", level, message, values)
 
     def close(self) -> None:
         self.stop_event.set()
         self.worker.join(timeout=30.0)
+
+
+def _build_online_trainer(p: dict):
+    from mbrl_ros.data.bags import IngestConfig
+    from mbrl_ros.training.online import OnlineConfig, OnlineTrainer
+
+    if p["ingest_config"]:
+        ingest = IngestConfig.from_yaml(Path(p["ingest_config"]))
+    else:
+        import mbrl_ros.envs as envs
+
+        env = envs.make(p["env_id"], image_size=int(p["image_size"]))
+        # The logger holds a lock on its open segment, so a bag without metadata is a crashed
+        # one to salvage, not one still being written: no grace period needed.
+        ingest = IngestConfig.for_env(env, active_grace_s=0.0)
+        env.close()
+    return OnlineTrainer(OnlineConfig(
+        bag_dir=p["bag_dir"], work_dir=p["work_dir"], model_store=p["model_store"], ingest=ingest,
+        init_checkpoint=_checkpoint_from(p["init_from"]), preset=p["preset"],
+        train_ratio=float(p["train_ratio"]), export_every=int(p["export_every"]), seed=int(p["seed"]),
+        threads=int(p["threads"])))
 
 
 def main() -> int:

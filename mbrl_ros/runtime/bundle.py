@@ -19,7 +19,8 @@ import numpy as np
 from mbrl_ros.runtime import manifest as mf
 from mbrl_ros.runtime.latent import LatentState
 from mbrl_ros.runtime.manifest import BundleError, Manifest
-from mbrl_ros.runtime.onnx_latent import OnnxLatentModel
+from mbrl_ros.runtime.onnx_latent import OnnxLatentModel, load_plan_graphs
+from mbrl_ros.runtime.safety import action_spec_mismatch
 from mbrl_ros.runtime.sessions import OrtGraph, SessionConfig
 from mbrl_ros.spec import ActionSpec, ObsSpec
 
@@ -53,27 +54,39 @@ def _check_signature(graph: OrtGraph, entry: dict, expected: tuple[tuple, tuple]
 
 
 def check_compatible(m: Manifest, obs_spec: Optional[ObsSpec], action_spec: Optional[ActionSpec]) -> None:
-    """The bundle must consume this robot's observations and produce its actions."""
+    """The bundle must consume this robot's observations and produce its actions: the same
+    actuators with the same command limits as `action_spec`, the robot's (runtime.safety)."""
     if obs_spec is not None:
         if m.obs_spec.joint_dim != obs_spec.joint_dim or m.obs_spec.image_shape != obs_spec.image_shape:
             raise BundleError(f"bundle {m.version} expects joints [{m.obs_spec.joint_dim}] image "
                               f"{m.obs_spec.image_shape}, robot has joints [{obs_spec.joint_dim}] image "
                               f"{obs_spec.image_shape}")
-    if action_spec is not None and m.action_spec.dim != action_spec.dim:
-        raise BundleError(f"bundle {m.version} has action dim {m.action_spec.dim}, robot has {action_spec.dim}")
+        if m.obs_spec.joint_names and obs_spec.joint_names and m.obs_spec.joint_names != obs_spec.joint_names:
+            # same count, other joints: the controller would feed this model the robot's joints by
+            # the names it was configured with (bench_faults.py "obs_spec joint names renamed")
+            raise BundleError(f"bundle {m.version} expects joints {list(m.obs_spec.joint_names)}, robot has "
+                              f"{list(obs_spec.joint_names)}")
+    if action_spec is not None:  # the robot's limits: the bundle must have been trained for exactly these
+        try:  # a robot feeds the model its JointState entries by these names (nodes/observation.py)
+            m.obs_spec.require_joint_names(f"bundle {m.version}")
+        except ValueError as exc:
+            raise BundleError(str(exc)) from None
+        mismatch = action_spec_mismatch(action_spec, m.action_spec)
+        if mismatch:
+            raise BundleError(f"bundle {m.version} does not fit the robot's command limits: {mismatch}")
 
 
 class ModelBundle:
     """A loaded bundle: manifest, the three graphs, the initial state and the LatentModel over them."""
 
     def __init__(self, path: Path, manifest: Manifest, graphs: dict[str, OrtGraph], h0: np.ndarray,
-                 z0: np.ndarray):
+                 z0: np.ndarray, plan_graphs: Optional[dict] = None):
         self.path = Path(path)
         self.manifest = manifest
         self.graphs = graphs
         self.h0, self.z0 = h0, z0
         self.latent = OnnxLatentModel(graphs["step"], graphs["imagine"], manifest.action_spec.dim,
-                                      manifest.has_value, manifest.fused_horizon)
+                                      manifest.has_value, manifest.fused_horizon, plan_graphs)
 
     @property
     def version(self) -> str:
@@ -159,7 +172,8 @@ def load_bundle(path: Path, config: SessionConfig = SessionConfig(), obs_spec: O
     if h0.shape != (1, m.deter) or z0.shape != (1, m.stoch):
         raise BundleError(f"{path}: initial state shapes {h0.shape}/{z0.shape}, expected "
                           f"(1, {m.deter})/(1, {m.stoch})")
-    bundle = ModelBundle(path, m, graphs, h0, z0)
+    plan_graphs = load_plan_graphs(path, m, config, max_file_bytes)  # optional whole-plan graphs
+    bundle = ModelBundle(path, m, graphs, h0, z0, plan_graphs)
     if smoke:
         try:
             bundle.smoke_test()

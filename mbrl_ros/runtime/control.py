@@ -20,7 +20,8 @@ from mbrl_ros.params import Param, check_values, defaults, table
 from mbrl_ros.runtime.belief import BeliefFilter
 from mbrl_ros.runtime.planners import PLANNERS, make_planner
 from mbrl_ros.runtime.planners.base import config_from
-from mbrl_ros.runtime.safety import RateLimiter, zero_command
+from mbrl_ros.runtime.reward_check import plan_refusal
+from mbrl_ros.runtime.safety import RateLimiter, action_spec_mismatch, clamp_to, zero_command
 from mbrl_ros.spec import ActionSpec
 
 log = logging.getLogger(__name__)
@@ -117,7 +118,7 @@ def planner_config_for(planner: str, config: dict, bundle) -> dict:
     if not isinstance(allow_unfused, bool):
         raise ValueError(f"planner_config {ALLOW_UNFUSED} must be true or false, got {allow_unfused!r}")
     key = str(planner).strip().lower()
-    if key not in ("cem", "mppi"):
+    if key not in ("cem", "mppi", "cem_graph", "mppi_graph"):
         if allow_unfused:
             raise ValueError(f"planner_config {ALLOW_UNFUSED} applies to CEM/MPPI's horizon, not to {planner!r}")
         return config
@@ -155,7 +156,7 @@ class Observation:
 class TickResult:
     command: np.ndarray  # robot units, inside the limits
     action: np.ndarray  # normalised [-1, 1]
-    mode: str  # "plan" | "stale" | "invalid" | "planner_error" | "disabled" | "no_model"
+    mode: str  # "plan" | "stale" | "invalid" | "planner_error" | "disabled" | "no_model" | "no_task" | "clock_stalled"
     reason: str = ""
     latency_s: float = 0.0
     info: dict = field(default_factory=dict)
@@ -176,16 +177,26 @@ class ControlLoop:
     """
 
     def __init__(self, store, config: ControlConfig, action_spec: Optional[ActionSpec] = None):
+        """action_spec: the ROBOT's command limits (actuator names, robot units). Every command is
+        scaled and clamped with them, and a model whose action spec differs is never run
+        (runtime.safety.action_spec_mismatch). With them the loop may start without a model: it then
+        sends the safe command (on_stale) until the store has one. None: the store's current
+        model's, fixed at construction (tools acting on one bundle; the controller node always
+        passes the robot's own)."""
         self.store = store
         self.config = config
         bundle = store.current
-        if bundle is None:
-            raise ValueError(f"model store {store.root}: no model to start with")
-        self.action_spec = action_spec or bundle.action_spec
-        if self.action_spec.dim != bundle.action_spec.dim:
-            raise ValueError(f"robot has {self.action_spec.dim} actuators, model {bundle.version} has "
-                             f"{bundle.action_spec.dim}")
-        self.belief = BeliefFilter(bundle)
+        if action_spec is None:
+            if bundle is None:
+                raise ValueError(f"model store {store.root}: no model to start with and no robot limits")
+            action_spec = bundle.action_spec
+        self.action_spec = action_spec
+        if bundle is not None:
+            mismatch = action_spec_mismatch(self.action_spec, bundle.action_spec)
+            if mismatch:
+                raise ValueError(f"model {bundle.version} does not fit the robot: {mismatch}")
+        self.belief: Optional[BeliefFilter] = BeliefFilter(bundle) if bundle is not None else None
+        self.refused: dict[int, str] = {}  # id(bundle) -> why this loop will not run it
         self._planners: dict[int, Any] = {}
         self.limiter = RateLimiter(self.action_spec.dim, config.max_delta)
         self.enabled = True
@@ -196,7 +207,8 @@ class ControlLoop:
         # (planner, action) of the last planning tick: the planner's warm start is shifted by the
         # action that went out at the start of the next tick, so `applied()` can still change it
         self._unadvanced: Optional[tuple[Any, np.ndarray]] = None
-        make_planner(config.planner, bundle.latent, self.planner_config(bundle), config.seed)  # fail early on bad config
+        if bundle is not None:  # fail early on a bad planner config
+            make_planner(config.planner, bundle.latent, self.planner_config(bundle), config.seed)
 
     # ---------------------------------------------------------------- helpers
     def _planner_for(self, bundle):
@@ -215,6 +227,12 @@ class ControlLoop:
     def planner_config(self, bundle) -> dict:
         return planner_config_for(self.config.planner, self.config.planner_config, bundle)
 
+    def safe_command(self) -> np.ndarray:
+        """The safe command (on_stale) in robot units, inside the limits: what goes out when control
+        stops. zero: zero effort; hold: the last command again (a position-controlled arm stays put
+        instead of jumping to the middle of its range)."""
+        return clamp_to(self.action_spec, self.action_spec.to_robot(self._safe_action()))
+
     def _safe_action(self) -> np.ndarray:
         if self.config.on_stale == "hold":
             return self.last_action.copy()
@@ -222,7 +240,8 @@ class ControlLoop:
 
     def reset(self) -> None:
         """Start of an episode: fresh belief and plan, no previous action."""
-        self.belief.reset()
+        if self.belief is not None:
+            self.belief.reset()
         for planner in self._planners.values():
             planner.reset()
         self.limiter.reset()
@@ -268,13 +287,24 @@ class ControlLoop:
             self._unadvanced = None
             planner.advance(applied)
         result = self._tick(now, obs, start)
+        return self._finish(result, start)
+
+    def safe_tick(self, mode: str, reason: str) -> TickResult:
+        """A tick that sends the safe command (on_stale) without looking at inputs or the model: the
+        controller node's wall-clock watchdog, when the control timer stopped with its clock."""
+        self._unadvanced = None  # no control step of the planner's: its warm start stays
+        return self._finish(TickResult(np.zeros(0), self._safe_action(), mode, reason), time.perf_counter())
+
+    def _finish(self, result: TickResult, start: float) -> TickResult:
+        """Rate limit (planned actions only), then scale to and clamp into the ROBOT's limits."""
         action = np.clip(self.limiter(result.action) if result.mode == "plan" else result.action, -1.0, 1.0)
         if result.mode == "plan":
             self.limiter.last = action.astype(np.float32)
         else:
             self.limiter.reset(action)
         result.action = action.astype(np.float32)
-        result.command = self.action_spec.to_robot(result.action)
+        # to_robot clips to [-1, 1] first; the clamp is the last word (no float rounding past a limit)
+        result.command = clamp_to(self.action_spec, self.action_spec.to_robot(result.action))
         self.last_action = result.action.copy()
         if result.mode == "plan":  # the warm start shifts by the action that really goes out (next tick)
             self._unadvanced = (self._planner_for(self.belief.bundle), result.action.copy())
@@ -287,14 +317,24 @@ class ControlLoop:
 
     def _tick(self, now: float, obs: Observation, start: float) -> TickResult:
         if not self.enabled:
-            return TickResult(np.zeros(0), self._zero(), "disabled", "controller disabled")
+            return TickResult(np.zeros(0), self._safe_action(), "disabled", "controller disabled")
         bundle = self.store.current  # read once: this tick uses one model throughout
-        if bundle is not self.belief.bundle:
-            try:
-                self.belief.use_model(bundle)
-            except ValueError as exc:
-                log.warning("model swap: %s; resetting the belief", exc)
+        if bundle is None:
+            return TickResult(np.zeros(0), self._safe_action(), "no_model", "no model to run")
+        if self.belief is None or bundle is not self.belief.bundle:
+            refusal = self._refusal(bundle)
+            if refusal:
+                return TickResult(np.zeros(0), self._safe_action(), "no_model", refusal)
+            if self.belief is None:
                 self.belief = BeliefFilter(bundle)
+            else:
+                try:
+                    self.belief.use_model(bundle)
+                except ValueError as exc:
+                    log.warning("model swap: %s; resetting the belief", exc)
+                    self.belief = BeliefFilter(bundle)
+        if (refusal := plan_refusal(bundle)) is not None:  # a model trained without a reward has no task
+            return TickResult(np.zeros(0), self._safe_action(), "no_task", refusal)
         spec = bundle.obs_spec
         stale = []
         if obs.joints is None or now - obs.joints_stamp > self.config.input_timeout_s:
@@ -326,6 +366,21 @@ class ControlLoop:
                               f"planner failed ({type(exc).__name__}: {exc}); using the warm-start action")
         self._applied_since_reset = True
         return TickResult(np.zeros(0), plan.action, "plan", "", info=dict(plan.info))
+
+    def runs(self, bundle) -> bool:
+        """Whether this loop would run `bundle` (a model, and one that fits the robot's limits)."""
+        return bundle is not None and self._refusal(bundle) is None
+
+    def _refusal(self, bundle) -> Optional[str]:
+        """Why `bundle` must not run on this robot (None: it may). The model store refuses such a
+        bundle on load already when it knows the robot's limits; this holds for any store."""
+        key = id(bundle)
+        if key not in self.refused:
+            mismatch = action_spec_mismatch(self.action_spec, bundle.action_spec)
+            if mismatch:
+                log.error("model %s does not fit the robot (%s): not running it", bundle.version, mismatch)
+            self.refused = {key: f"model {bundle.version} refused: {mismatch}" if mismatch else ""}
+        return self.refused[key] or None
 
     def _zero(self) -> np.ndarray:
         """Zero effort as a normalised action."""
@@ -362,6 +417,14 @@ class PreferredStore:
         for store in (self.fallback, self.preferred):
             if store is not None:
                 store.stop()
+
+    def refusal(self):
+        """The refusal (model_store.Refusal) of a version published now and not running, else None:
+        the trainer's store first (its models replace the shipped one), then the shipped one."""
+        for store in (self.preferred, self.fallback):
+            if store is not None and store.refusing is not None:
+                return store.refusing
+        return None
 
     def diagnostics(self) -> dict[str, str]:
         out = self.fallback.diagnostics()

@@ -5,6 +5,9 @@ Written by `mbrl_ros.export`, read here. Format (FORMAT_VERSION 2):
     format, format_version, version, created (UTC ISO-8601), training_step,
     source_data (free-form: hashes/lists of the episodes trained on),
     obs_spec, action_spec (mbrl_ros.spec dicts), has_value, world_model_config,
+    has_reward (optional, default true): false for a model trained on data without a reward
+        (reward_source none): its reward/value outputs mean nothing and no controller plans
+        with it (runtime/reward_check.py) until `mbrl-ros relabel` gives it a task's reward,
     sizes: {deter, stoch, embed, action, fused_horizon}
         fused_horizon: the fixed number of steps the `imagine` graph unrolls in
         one call (the CEM/MPPI planning horizon the bundle serves at full speed)
@@ -90,6 +93,7 @@ class Manifest:
     embed: int
     fused_horizon: int  # steps the `imagine` graph unrolls in one call
     has_value: bool
+    has_reward: bool = True  # False: trained without a reward (reward_source none)
 
     @property
     def version(self) -> str:
@@ -127,10 +131,13 @@ class Manifest:
             fused_horizon = int(sizes[horizon_key])
             if fused_horizon < 1:
                 raise BundleError(f"{where}: sizes.{horizon_key} must be >= 1, got {fused_horizon}")
+            if not isinstance(raw["has_value"], bool):  # bool() would read any list or "false" as true
+                raise BundleError(f"{where}: has_value must be true or false, got {raw['has_value']!r}")
             return cls(raw=raw, obs_spec=ObsSpec.from_dict(raw["obs_spec"]),
                        action_spec=ActionSpec.from_dict(raw["action_spec"]),
                        deter=int(sizes["deter"]), stoch=int(sizes["stoch"]), embed=int(sizes["embed"]),
-                       fused_horizon=fused_horizon, has_value=bool(raw["has_value"]))
+                       fused_horizon=fused_horizon, has_value=bool(raw["has_value"]),
+                       has_reward=bool(raw.get("has_reward", True)))
         except BundleError:
             raise
         except (KeyError, TypeError, ValueError, AttributeError) as exc:

@@ -42,8 +42,9 @@ class Refusal:
 class ModelStore:
     """Watches a store directory and holds the newest good bundle.
 
-    obs_spec / action_spec: the robot's; bundles that do not fit are refused. If
-        None, the first bundle loaded sets them, so later bundles must match it.
+    obs_spec / action_spec: the robot's; bundles that do not fit are refused (action_spec: the
+        same actuators and command limits, runtime.safety.action_spec_mismatch). If None, the
+        first bundle loaded sets them, so later bundles must match it.
     load_now: load CURRENT in the constructor (raises if no good bundle exists
         and `required`), else the first `poll()` does.
     max_file_bytes: the largest graph file read; larger ones are refused before any byte is read.
@@ -64,6 +65,9 @@ class ModelStore:
         self._current: Optional[ModelBundle] = None
         self._seen: Optional[str] = None  # the CURRENT value last acted on (loaded or refused)
         self.last_refusal: Optional[Refusal] = None
+        # The refusal of what CURRENT names now: set while the published version is not the one
+        # running (the robot is not doing what was published), cleared when a good one loads.
+        self.refusing: Optional[Refusal] = None
         self.swaps = 0
         self._poll_lock = threading.Lock()
         self._thread: Optional[threading.Thread] = None
@@ -114,6 +118,7 @@ class ModelStore:
             old = self._current
             self._current = bundle  # the swap: a single reference assignment
             self.swaps += 1
+            self.refusing = None
             log.info("model store %s: now running %s (was %s) on %s", self.root, name,
                      old.version if old else None, bundle.active_providers)
             return True
@@ -123,7 +128,7 @@ class ModelStore:
             if key == self._seen:
                 return
             self._seen = key
-        self.last_refusal = Refusal(version, reason, time.time())
+        self.last_refusal = self.refusing = Refusal(version, reason, time.time())
         log.error("model store %s: refused %s: %s; keeping %s", self.root, version, reason, self.version)
 
     def start(self, interval: float = 1.0) -> "ModelStore":
@@ -163,4 +168,5 @@ class ModelStore:
         if self.last_refusal:
             out["last_refused_version"] = self.last_refusal.version
             out["last_refusal_reason"] = self.last_refusal.reason
+        out["refusing"] = self.refusing.version if self.refusing else ""
         return out

@@ -13,6 +13,53 @@ import numpy as np
 from mbrl_ros.spec import ActionSpec
 
 
+# How far a bundle's action limits may differ from the robot's and still count as the same (float
+# round trips through JSON, YAML and MJCF text); anything more is a different robot.
+LIMIT_TOLERANCE = 1e-9
+
+
+def robot_limits(names: Sequence[str], low: Sequence[float], high: Sequence[float],
+                 source: str = "robot limits") -> ActionSpec:
+    """The robot's command limits (robot units, one entry per actuator, in command order) as an
+    ActionSpec. ValueError with a one-line reason when they are missing or do not fit together."""
+    names, low, high = list(names), [float(x) for x in low], [float(x) for x in high]
+    if not names or not low or not high:
+        raise ValueError(f"{source}: joint names, command minimum and maximum are all required "
+                         f"(got {len(names)} names, {len(low)} minima, {len(high)} maxima)")
+    if not len(names) == len(low) == len(high):
+        raise ValueError(f"{source}: {len(names)} joint names but {len(low)} minima and {len(high)} maxima")
+    if len(set(names)) != len(names) or not all(names):
+        raise ValueError(f"{source}: joint names must be distinct and non-empty, got {names}")
+    if not all(np.isfinite(low)) or not all(np.isfinite(high)):
+        raise ValueError(f"{source}: limits must be finite, got {low} / {high}")
+    bad = [n for n, lo, hi in zip(names, low, high) if not lo < hi]
+    if bad:
+        raise ValueError(f"{source}: minimum must be below maximum for {bad} (got {low} / {high})")
+    return ActionSpec(dim=len(names), low=tuple(low), high=tuple(high), names=tuple(names))
+
+
+def action_spec_mismatch(robot: ActionSpec, bundle: ActionSpec) -> Optional[str]:
+    """Why a model bundle's action spec does not fit the robot (None when it does).
+
+    The bundle maps its normalised [-1, 1] actions onto the limits it was trained with; the robot
+    scales them with its own. Any difference in actuators or limits means the model's actions
+    mean something else here, so it is a mismatch (never "widened" or "narrowed" to fit).
+    """
+    if bundle.dim != robot.dim:
+        return f"action dim {bundle.dim}, robot has {robot.dim} actuators"
+    if tuple(bundle.names) != tuple(robot.names):
+        return f"actuators {list(bundle.names)}, robot has {list(robot.names)}"
+    for what, theirs, ours in (("minimum", bundle.low, robot.low), ("maximum", bundle.high, robot.high)):
+        if not np.allclose(theirs, ours, rtol=LIMIT_TOLERANCE, atol=LIMIT_TOLERANCE):
+            return f"command {what} {list(theirs)}, robot's is {list(ours)}"
+    return None
+
+
+def clamp_to(spec: ActionSpec, command: np.ndarray) -> np.ndarray:
+    """A robot-unit command clamped into the limits (the last step before it leaves the controller)."""
+    return np.clip(np.asarray(command, np.float64), np.asarray(spec.low), np.asarray(spec.high))
+
+
 def zero_command(spec: ActionSpec) -> np.ndarray:
     """Zero effort in robot units, clamped into the limits (0 may lie outside an asymmetric range)."""
     return np.clip(np.zeros(spec.dim), spec.low, spec.high)

@@ -65,16 +65,27 @@ class OnlineTrainer:
         self.exports = 0
         self.last_version: Optional[str] = None
         self.last_export_step = 0
-        self.last_error: Optional[str] = None
+        self.last_error: Optional[str] = None  # the latest recoverable problem (bad segment, failed export)
+        self.failure: Optional[str] = None  # the exception that ended run(): training has stopped
         self.stopping = threading.Event()  # set by run()'s caller to end the current chunk early
 
     # ---------------------------------------------------------------- data
     def poll_data(self) -> int:
         """Ingest closed segments not seen before; returns the number of new transitions."""
+        return self.add_episodes(self.ingest_new())
+
+    def ingest_new(self) -> list[dict]:
+        """The episodes of closed segments not seen before. An error here is the data's (a bad
+        segment), not the trainer's: run() reports it and polls again."""
         report = ingest_bags([self.config.bag_dir], self.cache, self.config.ingest, progress=False)
         for message in report.errors:
             log.warning("ingest: %s", message)
-        episodes = [load_episode(p) for p in report.paths]
+        return [load_episode(p) for p in report.paths]
+
+    def add_episodes(self, episodes: list[dict]) -> int:
+        """Hand new episodes to the trainer (creating it once enough are cached); returns the new
+        transitions. An error here (a checkpoint that does not load, a missing module) is the
+        trainer's own."""
         if self.trainer is None:
             self._create_trainer()  # from everything cached, including earlier runs' episodes
         elif episodes:
@@ -98,6 +109,8 @@ class OnlineTrainer:
             self.trainer = Trainer.resume(self.config.init_checkpoint, episodes, **kwargs)
         else:
             cfg = WorldModelConfig.preset(self.config.preset)
+            if self.config.ingest.reward_source == "none":  # bags without a reward: no reward head (data.md)
+                cfg = cfg.reward_free()
             self.trainer = Trainer.create(cfg, episodes, obs_spec=self.config.ingest.obs_spec,
                                           action_dim=self.config.ingest.action_spec.dim, seed=self.config.seed,
                                           **kwargs)
@@ -145,20 +158,33 @@ class OnlineTrainer:
         log.info("published %s (step %d)", result.version, self.trainer.step)
         return result.version
 
-    def run(self, stop: threading.Event, poll_s: float = 2.0) -> None:
-        """Poll and train until `stop` is set."""
+    def run(self, stop: threading.Event, poll_s: float = 2.0, raise_errors: bool = False) -> None:
+        """Poll and train until `stop` is set.
+
+        Bad data (a segment that does not ingest) is reported in `last_error` and polled past.
+        Any other exception ends the run: it is kept in `failure` ("Type: message") and, with
+        raise_errors, raised to the caller (the node reports it as ERROR); without, logged.
+        """
         self.stopping = stop
         next_poll = 0.0
-        while not stop.is_set():
-            if time.monotonic() >= next_poll:
-                try:
-                    self.poll_data()
-                except Exception as exc:  # noqa: BLE001 - bad data must not kill the trainer
-                    self.last_error = f"ingest failed: {exc}"
-                    log.exception("ingest failed")
-                next_poll = time.monotonic() + poll_s
-            if self.train_some() == 0:
-                stop.wait(0.2)
+        try:
+            while not stop.is_set():
+                if time.monotonic() >= next_poll:
+                    try:
+                        episodes = self.ingest_new()
+                    except Exception as exc:  # noqa: BLE001 - bad data must not kill the trainer
+                        self.last_error = f"ingest failed: {exc}"
+                        log.exception("ingest failed")
+                        episodes = []
+                    self.add_episodes(episodes)
+                    next_poll = time.monotonic() + poll_s
+                if self.train_some() == 0:
+                    stop.wait(0.2)
+        except Exception as exc:
+            self.failure = f"{type(exc).__name__}: {exc}"
+            if raise_errors:
+                raise
+            log.exception("online training stopped")
 
     def status(self) -> dict[str, str]:
         t = self.trainer
@@ -169,4 +195,6 @@ class OnlineTrainer:
             out.update({k: f"{v:.4g}" for k, v in t.last_metrics.items() if k.startswith("loss/")})
         if self.last_error:
             out["last_error"] = self.last_error
+        if self.failure:
+            out["failure"] = self.failure
         return out
