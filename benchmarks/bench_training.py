@@ -8,6 +8,12 @@
 3. Evaluates on the held-out episodes: 1-step reward R^2, open-loop image MSE and
    joint errors at horizons 1/5/15/50.
 Prints the command, config, machine and figures; writes them to <out>/bench.json.
+
+    .venv/bin/python benchmarks/bench_training.py --speed [--preset small] [--rounds 4] [--speed-threads 1]
+
+Training throughput only (benchmarks/training_speed.py): gradient steps/s of the code before and
+after the speed-ups of docs/world_model.md ("Training speed"), on the same synthetic 64x64 camera
+data in the same process, rounds interleaved; then the loss parity check. Writes <out>/speed.json.
 """
 from __future__ import annotations
 
@@ -73,7 +79,13 @@ def main(argv=None) -> int:
     parser.add_argument("--collect-only", action="store_true")
     parser.add_argument("--set", dest="overrides", nargs="*", default=[], metavar="KEY=VALUE",
                         help="override preset fields, as for `mbrl-ros train --set`")
+    parser.add_argument("--speed", action="store_true", help="training throughput before/after + loss parity only")
+    parser.add_argument("--rounds", type=int, default=4, help="--speed: interleaved timing rounds")
+    parser.add_argument("--round-steps", type=int, default=3, help="--speed: gradient steps per round")
+    parser.add_argument("--speed-threads", type=int, default=1, help="--speed: torch threads")
     args = parser.parse_args(argv)
+    if args.speed:
+        return speed(args)
 
     data = args.out / "data"
     collect(data / "train", args.env, args.train_episodes, 1000, args.image_size, not args.no_image)
@@ -142,6 +154,35 @@ def main(argv=None) -> int:
           f"({figures['sequence_steps_per_s']} sequence steps/s, batch x seq_len)")
     print(format_table(report))
     print(f"checkpoint: {ckpt}")
+    return 0
+
+
+def speed(args) -> int:
+    from common import command
+
+    import training_speed
+
+    start = time.perf_counter()
+    figures = training_speed.measure(args.preset, rounds=args.rounds, steps=args.round_steps,
+                                     threads=args.speed_threads)
+    parity = training_speed.loss_parity(args.preset)
+    paired = figures.pop("paired_ratio")
+    ratio = figures["after"]["steps_per_s"] / figures["before"]["steps_per_s"]
+    out = {"command": command(), "machine": machine(), "preset": args.preset, "threads": args.speed_threads,
+           "steps_per_s": figures, "ratio_after_before": ratio, "paired_ratio_median": paired, "parity": parity,
+           "wall_s": round(time.perf_counter() - start, 1)}
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "speed.json").write_text(json.dumps(out, indent=1))
+    print(f"command : {out['command']}")
+    print(f"machine : {out['machine']} (shared: rounds are interleaved so load changes hit both)")
+    print(f"config  : preset={args.preset}, {args.speed_threads} torch thread(s), synthetic 64x64 camera data")
+    for name, f in figures.items():
+        print(f"{name:7s} : {f['steps_per_s']:.3f} steps/s (median of rounds {f['rounds']})")
+    print(f"ratio   : after / before = {ratio:.2f}x (medians); per round, paired: median {paired:.2f}x")
+    print(f"parity  : loss {parity['loss_before']:.6g} vs {parity['loss_after']:.6g} (rel diff "
+          f"{parity['loss_rel_diff']:.1e}); grad max abs diff {parity['grad_max_abs_diff']:.1e} of max "
+          f"{parity['grad_max_abs']:.3g}; {parity['train_steps_compared']} training steps: loss metrics "
+          f"max rel diff {parity['train_loss_max_rel_diff']:.1e}")
     return 0
 
 

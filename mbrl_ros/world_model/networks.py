@@ -59,6 +59,25 @@ class JointCodec(nn.Module):
         return torch.cat([symexp(features[..., :n]), angle], -1).index_select(-1, self.inverse_idx)
 
 
+def set_channels_last(module: nn.Module, enabled: bool = True) -> nn.Module:
+    """Keep `module`'s conv weights (and, in forward, its activations) channels-last (NHWC) or not.
+
+    Why: oneDNN's CPU convolutions run NHWC natively. The camera image arrives NHWC, so the
+    encoder's input already is channels-last, but with NCHW weights every conv call reorders
+    its weights, and the decoder ran NCHW end to end (one layout change per transposed conv, and
+    a strided copy of its NCHW output into the NHWC image). Same maths, another memory layout:
+    results agree to float rounding (tests/test_training_speed.py); state dicts, checkpoints
+    and the ONNX export are unchanged (values, not strides, are saved).
+    """
+    fmt = torch.channels_last if enabled else torch.contiguous_format
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+            m.weight.data = m.weight.data.contiguous(memory_format=fmt)
+        if hasattr(m, "channels_last"):
+            m.channels_last = bool(enabled)
+    return module
+
+
 def mlp(in_dim: int, out_dim: int, hidden: int, layers: int) -> nn.Sequential:
     """`layers` x (Linear, LayerNorm, SiLU) then a Linear to `out_dim` (DreamerV3 style)."""
     mods: list[nn.Module] = []
@@ -150,10 +169,12 @@ class ImageEncoder(nn.Module):
             stage = self.keypoint_stage
             self.keypoints = SpatialSoftmax(depth * 2 ** (stage - 1), keypoints, height >> stage, width >> stage)
             self.out_dim += self.keypoints.out_dim
+        self.channels_last = True
+        set_channels_last(self, True)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         x = image.to(torch.float32) / 255.0 - 0.5
-        x = x.permute(0, 3, 1, 2)
+        x = x.permute(0, 3, 1, 2)  # NCHW shape, NHWC memory: channels-last as it comes
         if self.keypoints is None:
             return self.net(x).flatten(1)
         split = 2 * self.keypoint_stage  # (conv, SiLU) per stage
@@ -180,7 +201,12 @@ class ImageDecoder(nn.Module):
                 layers.append(nn.SiLU())
             channels = out
         self.net = nn.Sequential(*layers)
+        self.channels_last = True
+        set_channels_last(self, True)
 
     def forward(self, feat: torch.Tensor) -> torch.Tensor:
         x = self.fc(feat).reshape(-1, *self.grid)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        # channels-last output: the permute to [B, H, W, 3] is then a contiguous view, no copy
         return self.net(x).permute(0, 2, 3, 1)

@@ -1,0 +1,175 @@
+"""The DeepMind Control comparison (issue 31): our learning curves against the published scores.
+
+    python -m mbrl_ros.agent.dmc_report --results results --out docs
+      -> docs/img/dmc_<task>.png   our evaluation return vs frames (mean over seeds, 95 % bootstrap
+                                   band) with the published 100k / 500k points (docs/dmc_reference.json)
+      -> docs/dmc_results.md       per task: ours at 100k frames (mean, 95 % bootstrap CI over seeds,
+                                   seeds), the published scores, wall-clock seconds per 1000 frames
+      -> docs/dmc_results.json     the same numbers, machine readable
+
+Reads results/dmc_<task>/<method>/seed<S>/evals.csv (mbrl_ros.agent.runlog; `frames` = agent steps
+x action repeat, the unit of the published scores) and run.json where present (tuning runs are
+skipped: they are never reported). A task without runs gets the published points only.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from mbrl_ros.agent.runlog import read_evals
+
+TASKS = ("cartpole_swingup", "reacher_easy", "cheetah_run", "walker_walk")
+REFERENCE = Path(__file__).resolve().parents[2] / "docs" / "dmc_reference.json"
+AT_FRAMES = 100_000
+BOOTSTRAP_SAMPLES = 10_000
+MARKERS = {"DreamerV3": "*", "DrQ-v2": "s", "CURL": "^", "SAC (pixels)": "v"}
+
+
+def load_reference(path: Path = REFERENCE) -> dict:
+    ref = json.loads(Path(path).read_text())
+    missing = [t for t in TASKS if t not in ref.get("scores", {})]
+    if missing or "source" not in ref:
+        raise ValueError(f"{path}: needs 'source' and scores for {', '.join(TASKS)} (missing: {missing})")
+    return ref
+
+
+def bootstrap_ci(values, level: float = 0.95, samples: int = BOOTSTRAP_SAMPLES, seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean over `values` (one per seed); (v, v) for one seed."""
+    x = np.asarray(values, np.float64)
+    if x.size == 0:
+        raise ValueError("bootstrap_ci: no values")
+    rng = np.random.default_rng(seed)  # fixed: the report regenerates the same table
+    means = x[rng.integers(0, x.size, (samples, x.size))].mean(axis=1)
+    lo, hi = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
+    return float(lo), float(hi)
+
+
+def load_runs(results: Path, task: str, method: str = "mbrl") -> dict[int, list[dict]]:
+    """seed -> evals.csv rows of the reported runs of `method` on dmc_<task>."""
+    runs = {}
+    for folder in sorted((Path(results) / f"dmc_{task}" / method).glob("seed*")):
+        meta_path = folder / "run.json"
+        if meta_path.exists():
+            meta = json.loads(meta_path.read_text())
+            if (meta.get("protocol") or {}).get("role") == "tuning":
+                continue
+        rows = read_evals(folder / "evals.csv")
+        if rows:
+            runs[int(folder.name[len("seed"):])] = rows
+    return runs
+
+
+def curve(runs: dict[int, list[dict]]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(frames, mean, ci_low, ci_high) at the frame counts every seed has reached."""
+    common = sorted(set.intersection(*(set(r["frames"] for r in rows) for rows in runs.values())))
+    mean, lo, hi = [], [], []
+    for f in common:
+        vals = [next(r["return_mean"] for r in rows if r["frames"] == f) for rows in runs.values()]
+        mean.append(float(np.mean(vals)))
+        a, b = bootstrap_ci(vals)
+        lo.append(a), hi.append(b)
+    return np.array(common), np.array(mean), np.array(lo), np.array(hi)
+
+
+def summarise(task: str, runs: dict[int, list[dict]], reference: dict) -> dict:
+    """One task's row: ours at AT_FRAMES (or the last frame count all seeds reached), the published
+    scores, and wall-clock seconds per 1000 frames (mean over seeds, evaluations included)."""
+    row = {"task": task, "published": reference["scores"][task], "seeds": sorted(runs)}
+    if not runs:
+        return row
+    frames, mean, lo, hi = curve(runs)
+    at = AT_FRAMES if AT_FRAMES in frames else int(frames[frames <= AT_FRAMES].max(initial=frames.min()))
+    i = int(np.where(frames == at)[0][0])
+    per_seed = {s: next(r["return_mean"] for r in rows if r["frames"] == at) for s, rows in runs.items()}
+    walls = [rows[-1]["wall_s"] * 1000.0 / rows[-1]["frames"] for rows in runs.values() if rows[-1]["frames"] > 0]
+    row.update(frames=at, mean=float(mean[i]), ci=[float(lo[i]), float(hi[i])], per_seed=per_seed,
+               wall_s_per_1000_frames=float(np.mean(walls)) if walls else None)
+    return row
+
+
+def plot_task(task: str, runs: dict[int, list[dict]], reference: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    if runs:
+        frames, mean, lo, hi = curve(runs)
+        ax.plot(frames, mean, color="tab:blue", label=f"ours (mbrl, {len(runs)} seeds)")
+        ax.fill_between(frames, lo, hi, color="tab:blue", alpha=0.2, label="95 % bootstrap CI")
+    at = reference["frames"]
+    for name, scores in reference["scores"][task].items():
+        ax.plot(at, scores, linestyle=":", marker=MARKERS.get(name, "o"), label=f"{name} (published)")
+    ax.set_xlim(0, max(at) * 1.02)
+    ax.set_ylim(0, 1000)
+    ax.axvline(AT_FRAMES, color="grey", lw=0.5)
+    ax.set_xlabel("environment frames (agent steps x action repeat)")
+    ax.set_ylabel("evaluation return (1000 frames)")
+    ax.set_title(f"DMC {task} from pixels")
+    ax.legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def table(rows: list[dict], reference: dict) -> str:
+    methods = list(reference["scores"][TASKS[0]])
+    head = ("| task | ours at 100k frames: mean [95 % CI] (seeds) | " + " | ".join(methods)
+            + " | wall s / 1000 frames |")
+    lines = [head, "|" + "---|" * (3 + len(methods))]
+    for r in rows:
+        if "mean" in r:
+            short = "" if r["frames"] == AT_FRAMES else f" (at {r['frames']} frames)"
+            ours = f"{r['mean']:.0f} [{r['ci'][0]:.0f}, {r['ci'][1]:.0f}] ({len(r['seeds'])}){short}"
+            wall = f"{r['wall_s_per_1000_frames']:.0f}" if r["wall_s_per_1000_frames"] is not None else "-"
+        else:
+            ours, wall = "no runs", "-"
+        pub = " | ".join(f"{s[0]} ({s[1]})" for s in (r["published"][m] for m in methods))
+        lines.append(f"| {r['task']} | {ours} | {pub} | {wall} |")
+    return "\n".join(lines)
+
+
+def write_report(results: Path, out: Path, reference_path: Path = REFERENCE, method: str = "mbrl") -> list[dict]:
+    reference = load_reference(reference_path)
+    rows = []
+    for task in TASKS:
+        runs = load_runs(results, task, method)
+        rows.append(summarise(task, runs, reference))
+        plot_task(task, runs, reference, Path(out) / "img" / f"dmc_{task}.png")
+    text = ("# DeepMind Control from pixels: ours against the published scores\n\n"
+            "Generated by `python -m mbrl_ros.agent.dmc_report` (mbrl_ros/agent/dmc_report.py); do not edit.\n"
+            f"Published: 100k (500k) frames, {reference['source']}\n\n"
+            f"{table(rows, reference)}\n\n"
+            "95 % CI: percentile bootstrap of the mean over seeds (10 000 resamples, fixed seed). Wall clock:\n"
+            "a run's total seconds (training, acting, evaluations) per 1000 frames, mean over seeds.\n\n"
+            + "\n".join(f"![{t}](img/dmc_{t}.png)" for t in TASKS) + "\n")
+    Path(out).mkdir(parents=True, exist_ok=True)
+    (Path(out) / "dmc_results.md").write_text(text)
+    (Path(out) / "dmc_results.json").write_text(json.dumps(rows, indent=1, default=str) + "\n")
+    return rows
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m mbrl_ros.agent.dmc_report", description=__doc__.split("\n")[0])
+    p.add_argument("--results", type=Path, default=Path("results"))
+    p.add_argument("--out", type=Path, default=Path("docs"))
+    p.add_argument("--reference", type=Path, default=REFERENCE)
+    p.add_argument("--method", default="mbrl")
+    args = p.parse_args(argv)
+    try:
+        rows = write_report(args.results, args.out, args.reference, args.method)
+    except (ValueError, FileNotFoundError, json.JSONDecodeError) as exc:
+        raise SystemExit(f"dmc_report: {exc}") from None
+    print(table(rows, load_reference(args.reference)))
+    print(f"wrote {args.out / 'dmc_results.md'} and {len(TASKS)} plots in {args.out / 'img'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
