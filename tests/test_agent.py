@@ -424,10 +424,11 @@ def test_checked_in_variants_share_their_tasks_baselines():
     assert len(variants) >= 13 and any(p.parent.name == "archive" for p in variants)
     for path in variants:
         raw = yaml.safe_load(path.read_text())
-        assert set(raw) <= {"extends", "task", "mbrl"} and set(raw["task"]) == {"name"}, path
+        assert set(raw) <= {"extends", "task", "mbrl", "protocol"} and set(raw["task"]) == {"name"}, path
         cfg, base = AgentConfig.load(path), AgentConfig.load(path.parent / raw["extends"])
-        assert (cfg.env_id, cfg.env_kwargs, cfg.threshold, cfg.eval, cfg.sac, cfg.ppo) == \
-            (base.env_id, base.env_kwargs, base.threshold, base.eval, base.sac, base.ppo), path
+        baselines = ("sac", "ppo", "sac_utd", "ppo_zoo", "sac_drq")
+        assert (cfg.env_id, cfg.env_kwargs, cfg.threshold, cfg.eval, *[getattr(cfg, m) for m in baselines]) == \
+            (base.env_id, base.env_kwargs, base.threshold, base.eval, *[getattr(base, m) for m in baselines]), path
         assert resolve_extends(path)["task"]["name"] == path.stem
 
 def test_model_learning_rate_schedule(tmp_path):

@@ -2,12 +2,17 @@
 
     mbrl-ros agent run --config config/agent/inverted_pendulum.yaml --method mbrl --seed 0 \
         --out results/inverted_pendulum/mbrl/seed0
+    mbrl-ros agent run --config config/agent/inverted_pendulum.yaml --method ppo_zoo --seed 100 --tuning
     mbrl-ros agent report --results results --out docs/
     mbrl-ros agent expert --config config/agent/reacher2d_camera.yaml   # reference line for the report
 
 A run folder that already holds evaluations is continued, not restarted. One whose
 training state is gone (only evals.csv/run.json are committed) is refused; `--restart`
 moves what it holds into <folder>/superseded-<time>/ and starts from zero.
+
+The protocol (docs/protocol.md): reported runs use seeds 0-99 and are evaluated on episodes 10^9 + i;
+`--tuning` runs use seeds 100-999 and episodes 1.5 x 10^9 + i. run.json records which (`protocol`),
+and the report refuses to report a seed that was used for tuning.
 """
 from __future__ import annotations
 
@@ -25,7 +30,9 @@ def register(parser: argparse.ArgumentParser) -> None:
                          formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     run.add_argument("--config", type=Path, required=True, help="config/agent/<task>.yaml")
     run.add_argument("--method", choices=METHODS, required=True)
-    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--seed", type=int, default=0, help="0-99 for reported runs, 100-999 with --tuning")
+    run.add_argument("--tuning", action="store_true",
+                     help="a tuning run: seeds 100-999, evaluated on the tuning episodes, never reported")
     run.add_argument("--out", type=Path, default=None,
                      help="run folder (default results/<task>/<method>/seed<S>)")
     run.add_argument("--budget", type=int, default=None, help="stop at this many env steps instead of the config's budget; reports "
@@ -40,6 +47,8 @@ def register(parser: argparse.ArgumentParser) -> None:
                          formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     rep.add_argument("--results", type=Path, default=Path("results"))
     rep.add_argument("--out", type=Path, default=Path("docs"))
+    rep.add_argument("--headline", type=Path, default=Path("config/agent/report/headline.yaml"),
+                     help="the headline comparisons to tabulate first (skipped when the file is absent)")
     exp = sub.add_parser("expert", help="score the env's scripted expert on the evaluation episodes "
                          "(results/<task>/expert.json; the report draws it beside the learners)",
                          formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -53,18 +62,35 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "report":
         from mbrl_ros.agent.report import write_report
 
-        path = write_report(args.results, args.out)
+        try:
+            path = write_report(args.results, args.out, args.headline if args.headline.is_file() else None)
+        except ValueError as exc:  # protocol.ProtocolError (a run the protocol refuses), a bad headline file
+            print(f"mbrl-ros agent report: {exc}", file=sys.stderr)
+            return 2
         print(f"wrote {path}")
         return 0
 
     from mbrl_ros.agent.config import AgentConfig
+    from mbrl_ros.agent.protocol import check_seed, violations
     from mbrl_ros.agent.runlog import RunNotContinuable
 
     config = AgentConfig.load(args.config)
     if args.action == "expert":
         return score_expert(config, args)
+    role = "tuning" if args.tuning else "reported"
+    try:
+        check_seed(args.seed, role)
+        config.section(args.method)
+    except ValueError as exc:  # ProtocolError is one
+        print(f"mbrl-ros agent run: {exc}", file=sys.stderr)
+        return 2
+    config = config.with_role(role)
     if args.budget is not None:
         config = config.with_budget(args.method, args.budget)
+    off = violations(config, args.method) if role == "reported" else []
+    if off:
+        print(f"mbrl-ros agent run: note: this run does not meet the protocol ({'; '.join(off)}); "
+              "the report marks it off-protocol", file=sys.stderr)
     out = args.out or Path("results") / config.name / args.method / f"seed{args.seed}"
     try:
         if args.method == "mbrl":

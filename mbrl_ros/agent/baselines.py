@@ -1,5 +1,12 @@
 """stable-baselines3 SAC / PPO on the same env instances, step accounting and eval schedule.
 
+Methods (each a section of the agent config, budget fixed there before any run):
+    sac, ppo     SB3 defaults (or the config's kwargs)
+    sac_utd      SAC at a higher update-to-data ratio (gradient_steps > 1 per env step)
+    ppo_zoo      PPO with rl-baselines3-zoo's tuned hyperparameters (`source` names the file and commit;
+                 `normalize: true` as the zoo's VecNormalize)
+    sac_drq      SAC on images with DrQ-style random-shift augmentation of the replay batches (drq.py)
+
 The SB3 model acts in `make_env(config)` (the same mbrl_ros env as the model-based
 agent), seen through `JointsObs` (MlpPolicy on the state vector) or as the dict
 observation (MultiInputPolicy, camera tasks). `num_timesteps` (n_envs = 1) is
@@ -24,7 +31,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from tqdm import tqdm
 
 from mbrl_ros.agent.common import FunctionPolicy, evaluate, frame_skip, make_env, resume_seed
-from mbrl_ros.agent.config import AgentConfig
+from mbrl_ros.agent.config import METHODS, AgentConfig
 from mbrl_ros.agent.runlog import RunLog, check_continuable, supersede_run_folder
 
 
@@ -47,9 +54,47 @@ def wrap_for_sb3(env: gym.Env, policy_obs: str) -> gym.Env:
     raise ValueError(f"policy_obs must be 'joints' or 'dict', got {policy_obs!r}")
 
 
-def greedy_policy(model) -> FunctionPolicy:
-    """An SB3 model as the evaluations drive it: its deterministic action."""
-    return FunctionPolicy(lambda obs: model.predict(obs, deterministic=True)[0])
+def greedy_policy(model, normalizer=None) -> FunctionPolicy:
+    """An SB3 model as the evaluations drive it: its deterministic action (on observations normalized
+    with the training statistics, frozen, when it learnt behind a VecNormalize)."""
+    if normalizer is None:
+        return FunctionPolicy(lambda obs: model.predict(obs, deterministic=True)[0])
+    return FunctionPolicy(lambda obs: model.predict(normalizer.normalize_obs(obs), deterministic=True)[0])
+
+
+def algo_of(method: str) -> str:
+    """'sac' or 'ppo': the SB3 algorithm a baseline method runs."""
+    algo = method.split("_")[0]
+    if method not in METHODS or algo not in ("sac", "ppo"):
+        raise ValueError(f"baseline method must be one of {', '.join(m for m in METHODS if m != 'mbrl')}, got {method!r}")
+    return algo
+
+
+ACTIVATIONS = {"relu": "ReLU", "tanh": "Tanh", "elu": "ELU", "gelu": "GELU"}
+
+
+def sb3_kwargs(b) -> dict:
+    """The SB3 constructor kwargs of a baseline section: YAML names turned into the objects SB3 takes
+    (policy_kwargs.activation_fn: relu -> torch.nn.ReLU; random_shift_pad -> the DrQ replay buffer)."""
+    import torch.nn as nn
+
+    kwargs = dict(b.kwargs)
+    policy_kwargs = dict(kwargs.get("policy_kwargs") or {})
+    if isinstance(policy_kwargs.get("activation_fn"), str):
+        name = policy_kwargs["activation_fn"].lower()
+        if name not in ACTIVATIONS:
+            raise ValueError(f"policy_kwargs.activation_fn must be one of {sorted(ACTIVATIONS)}, got {name!r}")
+        policy_kwargs["activation_fn"] = getattr(nn, ACTIVATIONS[name])
+    if policy_kwargs:
+        kwargs["policy_kwargs"] = policy_kwargs
+    if b.random_shift_pad:
+        from mbrl_ros.agent.drq import RandomShiftReplayBuffer
+
+        if b.policy_obs != "dict":
+            raise ValueError("random_shift_pad needs image observations (policy_obs: dict)")
+        kwargs["replay_buffer_class"] = RandomShiftReplayBuffer
+        kwargs["replay_buffer_kwargs"] = {**(kwargs.get("replay_buffer_kwargs") or {}), "pad": int(b.random_shift_pad)}
+    return kwargs
 
 
 class EvalScheduleCallback(BaseCallback):
@@ -74,56 +119,74 @@ class EvalScheduleCallback(BaseCallback):
         # `_on_step`) and trained on; SAC's wait for an episode end, so that a resumed run starts
         # a fresh episode where one began. (The saves at evaluations keep the evaluated weights,
         # and so leave out the one step collected but not yet stored.)
-        if (self.agent.method == "ppo" or self.episode_ended) and self.agent.save_time():
+        if (self.agent.algo == "ppo" or self.episode_ended) and self.agent.save_time():
             self.agent.save(self.model)
 
 
 class BaselineAgent:
-    """One SB3 run (method 'sac' or 'ppo') on one task and seed, in `out`."""
+    """One SB3 run (a baseline method: sac, ppo, sac_utd, ppo_zoo, sac_drq) on one task and seed, in `out`."""
 
     def __init__(self, config: AgentConfig, method: str, seed: int, out: Path, progress: bool = True,
                  restart: bool = False, save_every_s: float = 600.0):
         import torch
 
-        if method not in ("sac", "ppo"):
-            raise ValueError(f"baseline method must be 'sac' or 'ppo', got {method!r}")
+        self.algo = algo_of(method)
         self.config, self.method, self.seed, self.out = config, method, int(seed), Path(out)
-        self.b = getattr(config, method)
+        self.b = config.section(method)
+        if self.b.normalize and self.b.policy_obs != "joints":
+            raise ValueError(f"{method}: normalize needs policy_obs: joints (VecNormalize of the state vector)")
+        self.kwargs = sb3_kwargs(self.b)
         self.progress = progress
         self.model_path = self.out / "model.zip"
         self.buffer_path = self.out / "replay_buffer.pkl"
+        self.normalizer_path = self.out / "vecnormalize.pkl"
         self.save_every_s = float(save_every_s)
         self._last_save = time.monotonic()
         if restart:
             supersede_run_folder(self.out)
-        check_continuable(self.out, [self.model_path])
+        check_continuable(self.out, [self.model_path] + ([self.normalizer_path] if self.b.normalize else []))
         torch.set_num_threads(max(1, self.b.threads))
         env = make_env(config)
         self.frame_skip = frame_skip(env)
         self.env = wrap_for_sb3(env, self.b.policy_obs)
+        self.normalizer = None
+        if self.b.normalize:
+            self.env = self.normalizer = self._normalized(self.env)
         # No reset here: SB3 seeds the env (and torch, numpy, the action space) with the model's seed
         # when it builds or loads the model, and the first reset of learn() uses that seed.
         self.eval_env = wrap_for_sb3(make_env(config), self.b.policy_obs)
         self.log = RunLog(self.out, {**config.run_meta(method, self.seed, self.frame_skip),
-                                     "sb3_kwargs": self.b.kwargs or "stable-baselines3 defaults"})
+                                     "sb3_kwargs": self.b.kwargs or "stable-baselines3 defaults",
+                                     **({"sb3_source": self.b.source} if self.b.source else {}),
+                                     **({"normalize": True} if self.b.normalize else {}),
+                                     **({"random_shift_pad": self.b.random_shift_pad} if self.b.random_shift_pad else {})})
         self.pending: list[int] = []  # set in run(), once the step count of a resumed model is known
         self.bar = None
+
+    def _normalized(self, env: gym.Env):
+        """The env behind a VecNormalize: its saved statistics when the run resumes, else fresh ones."""
+        from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
+
+        venv = DummyVecEnv([lambda: env])
+        if self.model_path.exists() and self.normalizer_path.exists():
+            return VecNormalize.load(str(self.normalizer_path), venv)
+        return VecNormalize(venv, gamma=float(self.b.kwargs.get("gamma", 0.99)))
 
     def _algo(self):
         from stable_baselines3 import PPO, SAC
 
-        return {"sac": SAC, "ppo": PPO}[self.method]
+        return {"sac": SAC, "ppo": PPO}[self.algo]
 
     def _new_model(self):
         policy = "MlpPolicy" if self.b.policy_obs == "joints" else "MultiInputPolicy"
-        return self._algo()(policy, self.env, seed=self.seed, verbose=0, device="cpu", **self.b.kwargs)
+        return self._algo()(policy, self.env, seed=self.seed, verbose=0, device="cpu", **self.kwargs)
 
     def evaluate_due(self, model) -> None:
         steps = int(model.num_timesteps)
         while self.pending and self.pending[0] <= steps:
             point = self.pending.pop(0)
-            returns = evaluate(self.eval_env, greedy_policy(model), self.config.eval.episodes,
-                               desc=f"eval@{point}", progress=self.progress)
+            returns = evaluate(self.eval_env, greedy_policy(model, self.normalizer), self.config.eval.episodes,
+                               desc=f"eval@{point}", progress=self.progress, seed_base=self.config.eval.seed_base)
             # SB3 checks the callback after every env step, so `steps == point` here.
             row = self.log.add_eval(point, point * self.frame_skip, returns)
             if self.bar is not None:
@@ -141,6 +204,10 @@ class BaselineAgent:
             tmp_buffer = self.out / "replay_buffer.tmp.pkl"
             model.save_replay_buffer(tmp_buffer)
             os.replace(tmp_buffer, self.buffer_path)
+        if self.normalizer is not None:  # the statistics the saved model's inputs were normalized with
+            tmp_norm = self.out / "vecnormalize.tmp.pkl"
+            self.normalizer.save(str(tmp_norm))
+            os.replace(tmp_norm, self.normalizer_path)
         os.replace(tmp_model, self.model_path)
         steps = int(model.num_timesteps)
         self.log.update(env_steps=steps, frames=steps * self.frame_skip)

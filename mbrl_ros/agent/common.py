@@ -155,14 +155,14 @@ def run_episode(env: gym.Env, policy: Policy, seed: int, infos: Optional[list] =
 
 
 def evaluate(env: gym.Env, policy: Policy, episodes: int, desc: str = "eval", progress: bool = True,
-             infos: Optional[list] = None) -> list[float]:
-    """Returns of `episodes` evaluation episodes on the fixed eval seeds (no exploration noise:
+             infos: Optional[list] = None, seed_base: int = EVAL_SEED_BASE) -> list[float]:
+    """Returns of `episodes` evaluation episodes on seeds `seed_base` + i (no exploration noise:
     the caller passes its greedy policy). These steps are not counted as training env steps.
     `infos`: a list that gets one list of step infos per episode."""
     returns = []
     for i in tqdm(range(episodes), desc=desc, leave=False, disable=not progress):
         episode_infos = [] if infos is not None else None
-        ret, _ = run_episode(env, policy, EVAL_SEED_BASE + i, episode_infos)
+        ret, _ = run_episode(env, policy, seed_base + i, episode_infos)
         returns.append(ret)
         if infos is not None:
             infos.append(episode_infos)

@@ -3,6 +3,10 @@
     task:            id + env kwargs, the threshold return (fixed in advance), eval schedule
     mbrl:            world-model preset + overrides, train ratio, planner + its config, budget
     sac / ppo:       stable-baselines3 kwargs (empty = SB3 defaults), budget, policy obs
+    sac_utd / ppo_zoo / sac_drq:   optional stronger baselines (baselines.py), each with its own
+                     budget fixed here before any run, and `source` saying where its settings come from
+    protocol:        the tuning trials that chose this config (docs/protocol.md); a variant adds
+                     its own to its bases'
 
 Every method of a task is run on the same env (same id and kwargs), counts env
 steps as agent actions (frames = steps x frame_skip) and is evaluated at the
@@ -26,9 +30,14 @@ from typing import Any, Optional
 
 import yaml
 
-METHODS = ("mbrl", "sac", "ppo")
+METHODS = ("mbrl", "sac", "ppo", "sac_utd", "ppo_zoo", "sac_drq")
+# Optional baseline sections: a config without one cannot run that method.
+OPTIONAL_BASELINES = ("sac_utd", "ppo_zoo", "sac_drq")
 # Eval episodes use seeds EVAL_SEED_BASE + i; training episodes (common.training_seed) stay far below.
 EVAL_SEED_BASE = 1_000_000_000
+# Tuning runs (`agent run --tuning`) are evaluated on their own episodes, so that no choice is made
+# on the episodes the reported runs are evaluated on (docs/protocol.md).
+TUNING_EVAL_SEED_BASE = 1_500_000_000
 
 
 @dataclass
@@ -38,7 +47,10 @@ class EvalConfig:
     every: int = 1000          # env steps between evaluations ...
     sparse_after: int = 0      # ... until here (0 = never sparser), then
     sparse_every: int = 0      # every this many env steps (keeps long baseline runs' eval cost bounded)
-    episodes: int = 3          # eval episodes per point, seeds EVAL_SEED_BASE + 0..episodes-1
+    episodes: int = 3          # eval episodes per point, seeds seed_base + 0..episodes-1
+    # Set by the run's role, never by a config file: EVAL_SEED_BASE for reported runs,
+    # TUNING_EVAL_SEED_BASE for tuning runs (AgentConfig.with_role).
+    seed_base: int = EVAL_SEED_BASE
 
     def points(self, budget: int) -> list[int]:
         """The env-step counts at which a run with `budget` steps is evaluated (incl. step 0 and the budget)."""
@@ -85,6 +97,41 @@ class BaselineConfig:
     kwargs: dict = field(default_factory=dict)
     policy_obs: str = "joints"             # joints (MlpPolicy on the state vector) | dict (MultiInputPolicy)
     threads: int = 1
+    source: str = ""                       # where `kwargs` come from (e.g. rl-baselines3-zoo's file and commit)
+    # VecNormalize (running mean/std of observations and returns), as rl-baselines3-zoo's `normalize: true`;
+    # the evaluations see the observations normalized with the training statistics, frozen.
+    normalize: bool = False
+    # DrQ-style random shift of image observations in every sampled replay batch (pixels of
+    # replicate-padding each side; 0 = none). Off-policy methods with dict observations only.
+    random_shift_pad: int = 0
+
+    def __post_init__(self):
+        if int(self.random_shift_pad) < 0:
+            raise ValueError(f"random_shift_pad must be >= 0, got {self.random_shift_pad}")
+
+
+@dataclass
+class TuningTrial:
+    """A trial that chose (part of) this config: its runs' seeds are never reported (docs/protocol.md)."""
+
+    seeds: list
+    method: str = "mbrl"
+    eval_episodes: str = "tuning"          # tuning (own episodes) | reported (the reported runs' episodes: pre-protocol)
+    what: str = ""
+
+    def __post_init__(self):
+        if not isinstance(self.seeds, list) or not all(isinstance(s, int) for s in self.seeds):
+            raise ValueError(f"a tuning trial's seeds must be a list of integers, got {self.seeds!r}")
+        if self.eval_episodes not in ("tuning", "reported"):
+            raise ValueError(f"a tuning trial's eval_episodes must be 'tuning' or 'reported', got {self.eval_episodes!r}")
+
+
+@dataclass
+class ProtocolConfig:
+    tuning_trials: list = field(default_factory=list)   # of TuningTrial
+
+    def __post_init__(self):
+        self.tuning_trials = [t if isinstance(t, TuningTrial) else TuningTrial(**t) for t in self.tuning_trials]
 
 
 def merge_config(base: dict, changes: dict) -> dict:
@@ -117,7 +164,13 @@ def resolve_extends(path: Path, _chain: tuple = ()) -> dict:
     if not name or name == (base.get("task") or {}).get("name"):
         raise ValueError(f"{path}: a config that extends {base_name} must give its own task.name "
                          "(each config's runs go to results/<task.name>/)")
-    return merge_config(base, raw)
+    merged = merge_config(base, raw)
+    # A variant was chosen on its base's trials too: their seeds stay tuning seeds for it.
+    trials = [*((base.get("protocol") or {}).get("tuning_trials") or []),
+              *((raw.get("protocol") or {}).get("tuning_trials") or [])]
+    if trials:
+        merged["protocol"] = {**(merged.get("protocol") or {}), "tuning_trials": trials}
+    return merged
 
 
 @dataclass
@@ -130,12 +183,27 @@ class AgentConfig:
     mbrl: MBRLConfig
     sac: BaselineConfig
     ppo: BaselineConfig
+    sac_utd: Optional[BaselineConfig] = None
+    ppo_zoo: Optional[BaselineConfig] = None
+    sac_drq: Optional[BaselineConfig] = None
+    protocol: ProtocolConfig = field(default_factory=ProtocolConfig)
+    role: str = "reported"                 # reported | tuning (`agent run --tuning`; docs/protocol.md)
     source: str = ""
     # Methods whose budget `with_budget` overrode, with the budget the config file gives them.
     budget_overridden: dict = field(default_factory=dict)
 
+    def section(self, method: str):
+        """The config section of `method`; a clear error when the config has none."""
+        if method not in METHODS:
+            raise ValueError(f"unknown method {method!r}; known: {', '.join(METHODS)}")
+        section = getattr(self, method)
+        if section is None:
+            raise ValueError(f"{self.source or self.name}: no '{method}' section: a baseline's budget and "
+                             "settings are fixed in the config before any run (docs/protocol.md)")
+        return section
+
     def budget(self, method: str) -> int:
-        return int(getattr(self, method).budget)
+        return int(self.section(method).budget)
 
     def config_budget(self, method: str) -> int:
         """The budget the config file gives `method`, whatever a run was told to stop at."""
@@ -144,25 +212,42 @@ class AgentConfig:
     def run_meta(self, method: str, seed: int, frame_skip: int) -> dict:
         """What `run.json` records of this config for one run of `method` (both agents; each
         adds its own fields after these)."""
+        from mbrl_ros.agent.protocol import run_record
+
         return {"task": self.name, "env_id": self.env_id, "method": method, "seed": seed,
                 "threshold": self.threshold, "budget": self.budget(method),
                 "config_budget": self.config_budget(method), "frame_skip": frame_skip,
-                "config": self.to_dict(), "config_file": self.source}
+                "config": self.to_dict(), "config_file": self.source,
+                "protocol": run_record(self, method, seed)}
+
+    def with_role(self, role: str) -> "AgentConfig":
+        """This config for a `role` run: tuning runs are evaluated on the tuning episodes."""
+        if role not in ("reported", "tuning"):
+            raise ValueError(f"role must be 'reported' or 'tuning', got {role!r}")
+        base = TUNING_EVAL_SEED_BASE if role == "tuning" else EVAL_SEED_BASE
+        return replace(self, role=role, eval=replace(self.eval, seed_base=base))
 
     def with_budget(self, method: str, budget: int) -> "AgentConfig":
         """This config with `method` run to `budget` env steps; the file's budget is kept, so a
         run stopped short of it is reported as short, not as finished."""
-        return replace(self, **{method: replace(getattr(self, method), budget=int(budget))},
+        return replace(self, **{method: replace(self.section(method), budget=int(budget))},
                        budget_overridden={**self.budget_overridden, method: self.config_budget(method)})
 
     @classmethod
     def from_dict(cls, d: dict, source: str = "") -> "AgentConfig":
         d = dict(d)
         task = dict(d.pop("task"))
-        sections = {"eval": EvalConfig, "mbrl": MBRLConfig, "sac": BaselineConfig, "ppo": BaselineConfig}
+        sections = {"eval": EvalConfig, "mbrl": MBRLConfig, "sac": BaselineConfig, "ppo": BaselineConfig,
+                    **{m: BaselineConfig for m in OPTIONAL_BASELINES}, "protocol": ProtocolConfig}
         built = {}
         for key, klass in sections.items():
+            if key in OPTIONAL_BASELINES and d.get(key) is None:
+                d.pop(key, None)
+                continue
             raw = d.pop(key, None) or {}
+            if key == "eval" and "seed_base" in raw:
+                raise ValueError(f"{source}: eval.seed_base is set by the run's role (agent run --tuning), "
+                                 "not by a config file")
             if key == "mbrl" and "horizon" in raw:
                 raise ValueError(f"{source}: mbrl.horizon is now mbrl.fused_horizon (the exported imagine "
                                  "graph's length, which CEM/MPPI plan over)")

@@ -206,7 +206,7 @@ class MBRLAgent:
         else:  # a fresh controller on the same models, no exploration noise
             policy = ControlPolicy(self._control_loop(self.seed + 1))
         returns = evaluate(self.eval_env, policy, self.config.eval.episodes, desc=f"eval@{point}",
-                           progress=self.progress)
+                           progress=self.progress, seed_base=self.config.eval.seed_base)
         row = self.log.add_eval(point, point * self.frame_skip, returns)
         self._save_state()
         return row

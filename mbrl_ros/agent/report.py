@@ -1,9 +1,16 @@
 """Learning-curve plots and threshold tables from saved run folders (no re-running).
 
-    write_report(Path("results"), Path("docs"))
+    write_report(Path("results"), Path("docs"), Path("config/agent/report/headline.yaml"))
       -> docs/img/agent_<task>.png        return vs env steps, mean over seeds, min-max band
-      -> docs/results_tables.md           per task and method: steps to threshold, ratios, final return, wall
+      -> docs/results_tables.md           the headline comparisons (first and sustained crossing, 95 %
+                                          bootstrap intervals over seeds, ratios), then per task and
+                                          method: steps to threshold, ratios, final return, wall
       -> docs/results_summary.json        the same numbers, machine readable
+
+The protocol (docs/protocol.md, mbrl_ros/agent/protocol.py): tuning runs are never reported (they are
+counted, and their seeds are burnt for their method on their env); a run that claims the protocol but
+breaks it, or whose seed was used for tuning, stops the report with a one-line error; runs recorded
+before the protocol are reported and marked "pre-protocol".
 
 Reads results/<task>/<method>/seed<S>/{evals.csv, run.json} (mbrl_ros.agent.runlog), and
 results/<task>/expert.json where `mbrl-ros agent expert` wrote one (drawn as a reference line).
@@ -23,32 +30,61 @@ from typing import Optional
 
 import numpy as np
 
+from mbrl_ros.agent import protocol
 from mbrl_ros.agent.config import METHODS
 from mbrl_ros.agent.expert import expert_for, load_experts
 from mbrl_ros.agent.runlog import read_evals
 
 LEVELS = (0.25, 0.5, 1.0)  # fractions of the threshold for the "first reached" table
-COLORS = {"mbrl": "tab:blue", "sac": "tab:orange", "ppo": "tab:green"}
-LABELS = {"mbrl": "ours (world model + CEM, ONNX runtime)", "sac": "SAC (SB3)", "ppo": "PPO (SB3)"}
+COLORS = {"mbrl": "tab:blue", "sac": "tab:orange", "ppo": "tab:green", "sac_utd": "tab:red",
+          "ppo_zoo": "tab:olive", "sac_drq": "tab:purple"}
+LABELS = {"mbrl": "ours (world model + CEM, ONNX runtime)", "sac": "SAC (SB3)", "ppo": "PPO (SB3)",
+          "sac_utd": "SAC, several updates per step (SB3)", "ppo_zoo": "PPO, rl-zoo tuned (SB3)",
+          "sac_drq": "SAC + random shift, DrQ-style (SB3)"}
+BOOTSTRAP_RESAMPLES = 10_000
+
+
+def _all_runs(results: Path) -> list[dict]:
+    """Every run folder's run.json + 'evals' rows + 'folder', tuning runs and unstarted ones included."""
+    out = []
+    for meta_path in sorted(Path(results).glob("*/*/seed*/run.json")):
+        meta = json.loads(meta_path.read_text())
+        out.append({**meta, "evals": read_evals(meta_path.parent / "evals.csv"), "folder": str(meta_path.parent)})
+    return out
 
 
 def load_runs(results: Path) -> dict[str, dict[str, list[dict]]]:
-    """{task: {method: [run, ...]}}, run = run.json contents + 'evals' rows + 'folder'."""
+    """{task: {method: [run, ...]}} of the runs to report, run = run.json contents + 'evals' rows +
+    'folder' + 'protocol_note'. Tuning runs are left out; a run the protocol refuses raises ProtocolError."""
+    every = _all_runs(results)
+    burnt = protocol.tuning_seeds(every)
     runs: dict[str, dict[str, list[dict]]] = {}
-    for meta_path in sorted(Path(results).glob("*/*/seed*/run.json")):
-        meta = json.loads(meta_path.read_text())
-        evals = read_evals(meta_path.parent / "evals.csv")
+    for run in every:
+        if protocol.status(run) == "tuning":
+            continue
+        note = protocol.check_reportable(run, burnt)
+        evals = run["evals"]
         # A run evaluated only at env step 0 has not trained yet: its one point is the untrained
         # policy's, and counting it would pull the final-return mean and the steps-run figures
         # towards a seed that has not started.
         if not evals or int(evals[-1]["env_steps"]) == 0:
             continue
-        run = {**meta, "evals": evals, "folder": str(meta_path.parent)}
-        runs.setdefault(meta["task"], {}).setdefault(meta["method"], []).append(run)
+        run["protocol_note"] = note
+        run["tuning_seed"] = int(run["seed"]) in burnt.get((run.get("env_id", ""), run["method"]), {})
+        runs.setdefault(run["task"], {}).setdefault(run["method"], []).append(run)
     return runs
 
 
-BASELINES = ("sac", "ppo")
+def count_tuning_runs(results: Path) -> dict[str, int]:
+    """{task: number of tuning runs} (they are counted, never reported)."""
+    out: dict[str, int] = {}
+    for run in _all_runs(results):
+        if protocol.status(run) == "tuning":
+            out[run["task"]] = out.get(run["task"], 0) + 1
+    return out
+
+
+BASELINES = tuple(m for m in METHODS if m != "mbrl")
 
 
 def _comparable(run: dict) -> tuple:
@@ -91,6 +127,52 @@ def steps_to_threshold(evals: list[dict], threshold: float) -> Optional[int]:
     return None
 
 
+def sustained_steps(evals: list[dict], threshold: float) -> Optional[int]:
+    """Env steps at the first evaluation from which every later evaluation's mean return stays at or
+    above the threshold, within the steps run (None: the last evaluation is below it)."""
+    found = None
+    for row in evals:
+        if row["return_mean"] >= threshold:
+            found = int(row["env_steps"]) if found is None else found
+        else:
+            found = None
+    return found
+
+
+def bootstrap_ci(samples: list[list[float]], statistic: str = "mean") -> Optional[list[float]]:
+    """95 % percentile-bootstrap interval over seeds (scipy.stats.bootstrap, each sample resampled
+    on its own) of the mean of one sample, or of mean(samples[0]) / mean(samples[1]) ("ratio").
+    None with fewer than 2 seeds in a sample. Seeded, so a regenerated table is the same."""
+    data = [np.asarray(s, dtype=float) for s in samples]
+    if any(len(d) < 2 for d in data):
+        return None
+    if statistic == "mean":
+        def stat(x, axis=-1):
+            return np.mean(x, axis=axis)
+    else:
+        def stat(x, y, axis=-1):
+            return np.mean(x, axis=axis) / np.mean(y, axis=axis)
+    if all(np.all(d == d[0]) for d in data):  # no spread: the interval is the point
+        value = float(stat(*[d[None] for d in data], axis=-1)[0])
+        return [value, value]
+    try:
+        from scipy.stats import bootstrap
+    except ImportError as exc:
+        raise ImportError("the report's intervals need scipy (requirements/dev.txt; ./mbrl.sh setup installs it)") from exc
+    res = bootstrap(tuple(data), stat, n_resamples=BOOTSTRAP_RESAMPLES, confidence_level=0.95,
+                    method="percentile", vectorized=True, paired=False, rng=np.random.default_rng(0))
+    return [float(res.confidence_interval.low), float(res.confidence_interval.high)]
+
+
+def _crossing(per_seed: list[Optional[int]], budgets: list[int]) -> dict:
+    """Mean over seeds of a crossing metric, a seed that never crossed counted at the steps it ran (so
+    the mean is then a lower bound), with its bootstrap interval."""
+    values = [s if s is not None else b for s, b in zip(per_seed, budgets)]
+    return {"per_seed": per_seed, "reached": sum(s is not None for s in per_seed),
+            "mean": float(np.mean(values)), "lower_bound": any(s is None for s in per_seed),
+            "ci95": bootstrap_ci([values]), "values": values}
+
+
 def _config_budget(run: dict) -> int:
     """The budget the run's config file gives it; runs logged before `config_budget` was recorded
     carry only the budget they were run to."""
@@ -102,8 +184,16 @@ def summarize_method(runs: list[dict], threshold: float, start: float = 0.0) -> 
     budgets = [int(r["evals"][-1]["env_steps"]) for r in runs]  # steps actually run (unfinished runs: fewer)
     hit = [s for s in reached if s is not None]
     finals = [r["evals"][-1]["return_mean"] for r in runs]
+    first = _crossing(reached, budgets)
+    sustained = _crossing([sustained_steps(r["evals"], threshold) for r in runs], budgets)
     return {
         "seeds": [int(r["seed"]) for r in runs],
+        "first": first,
+        "sustained": sustained,
+        "protocol": [protocol.status(r) for r in runs],
+        "protocol_notes": sorted({r.get("protocol_note") for r in runs if r.get("protocol_note")}),
+        "tuning_seeds": [int(r["seed"]) for r in runs if r.get("tuning_seed")],  # pre-protocol runs only
+        "eval_episodes": sorted({len(row["returns"]) for r in runs for row in r["evals"]}),
         # Finished: ran its config's budget (a run told to stop earlier with --budget is not).
         "done": [r.get("status") == "done" and steps >= _config_budget(r) for r, steps in zip(runs, budgets)],
         "steps_to_threshold": reached,
@@ -145,11 +235,8 @@ def summarize(runs: dict[str, dict[str, list[dict]]], shared: Optional[dict[str,
         # Milestones lie between the random policy's return (our step-0 evaluation) and the threshold.
         start = [r["evals"][0]["return_mean"] for r in methods.get("mbrl", []) if r["evals"][0]["env_steps"] == 0]
         start_return = float(np.mean(start)) if start else 0.0
-        table = {m: summarize_method(methods[m], threshold, start_return) for m in METHODS if m in methods}
-        ours = table.get("mbrl")
+        table = compare(methods, threshold, start_return)
         for m, row in table.items():
-            if ours and m != "mbrl" and ours["reached"] == len(ours["seeds"]) and ours["steps_to_threshold_mean"] > 0:
-                row["ratio_vs_ours"] = row["steps_to_threshold_mean"] / ours["steps_to_threshold_mean"]
             if m in shared.get(task, {}):
                 row["runs_of"] = shared[task][m]
         out[task] = {"threshold": threshold, "env_id": first["env_id"], "random_return": start_return,
@@ -158,6 +245,43 @@ def summarize(runs: dict[str, dict[str, list[dict]]], shared: Optional[dict[str,
         expert = expert_for(experts or [], env_id, (first.get("config") or {}).get("env_kwargs") or {}, episodes)
         if expert:
             out[task]["expert"] = {k: expert[k] for k in ("expert", "return_mean", "returns", "task", "command")}
+    return out
+
+
+def compare(methods: dict[str, list[dict]], threshold: float, start: float = 0.0) -> dict:
+    """{method: summarize_method row} with each baseline's ratio to ours, by both metrics, and the
+    ratios' bootstrap intervals (given only where every seed of ours crossed)."""
+    table = {m: summarize_method(methods[m], threshold, start) for m in METHODS if m in methods}
+    ours = table.get("mbrl")
+    for m, row in table.items():
+        if not ours or m == "mbrl":
+            continue
+        for metric in ("first", "sustained"):
+            o, b = ours[metric], row[metric]
+            if o["reached"] == len(ours["seeds"]) and o["mean"] > 0:
+                b["ratio_vs_ours"] = b["mean"] / o["mean"]
+                b["ratio_ci95"] = bootstrap_ci([b["values"], o["values"]], "ratio")
+        if "ratio_vs_ours" in row["first"]:
+            row["ratio_vs_ours"] = row["first"]["ratio_vs_ours"]
+    return table
+
+
+def headline(runs: dict[str, dict[str, list[dict]]], spec: list[dict]) -> list[dict]:
+    """The headline comparisons: per spec row ({label, config, threshold?}) the config's runs and the
+    baselines it is compared with, at the row's threshold (the config's own when not given)."""
+    out = []
+    if not {item["config"] for item in spec} & set(runs):
+        return []  # another results folder (none of the headline configs): no headline table
+    for item in spec:
+        task = item["config"]
+        if task not in runs:  # kept as a row that says so, not dropped
+            out.append({"label": item["label"], "config": task, "threshold": item.get("threshold"), "methods": {}})
+            continue
+        methods = runs[task]
+        first = next(iter(methods.values()))[0]
+        threshold = float(item.get("threshold", first["threshold"]))
+        out.append({"label": item["label"], "config": task, "threshold": threshold, "env_id": first["env_id"],
+                    "methods": compare(methods, threshold)})
     return out
 
 
@@ -248,22 +372,102 @@ def _final_return_text(row: dict) -> str:
             f"{row['common_return_mean']:.1f} ± {row['common_return_std']:.1f}")
 
 
-def tables_markdown(summary: dict) -> str:
+def _ci_text(ci: Optional[list[float]], fmt: str = ".0f", suffix: str = "") -> str:
+    return "" if ci is None else f" [{ci[0]:{fmt}}{suffix}, {ci[1]:{fmt}}{suffix}]"
+
+
+def crossing_text(metric: dict) -> str:
+    """'1786 [1571, 1929]' / '>= 18333 [...] (2/3)' / 'not reached': mean over seeds with its interval."""
+    n = len(metric["per_seed"])
+    if metric["reached"] == 0:
+        run = metric["values"]  # the steps each seed ran
+        steps = f"{min(run)}" if min(run) == max(run) else f"{min(run)}-{max(run)}"
+        return f"not reached in {steps} (0/{n})"
+    bound = ">= " if metric["lower_bound"] else ""
+    count = f" ({metric['reached']}/{n})" if metric["lower_bound"] else ""
+    return f"{bound}{metric['mean']:.0f}{_ci_text(metric['ci95'])}{count}"
+
+
+def ratio_text(metric: dict, method: str) -> str:
+    if method == "mbrl":
+        return "1"
+    ratio = metric.get("ratio_vs_ours")
+    if ratio is None:
+        return "n/a"
+    bound = ">= " if metric["lower_bound"] else ""
+    return f"{bound}{ratio:.1f}x{_ci_text(metric.get('ratio_ci95'), '.1f', 'x')}"
+
+
+def protocol_text(row: dict, headline_task: bool = False) -> str:
+    """How the method's runs stand with the protocol (docs/protocol.md)."""
+    counts: dict[str, int] = {}
+    for state in row["protocol"]:
+        counts[state] = counts.get(state, 0) + 1
+    parts = [state if len(counts) == 1 else f"{n} {state}" for state, n in counts.items()]
+    flags = []
+    if headline_task and len(row["seeds"]) < protocol.MIN_REPORTED_SEEDS:
+        flags.append(f"{len(row['seeds'])} seeds (protocol: >= {protocol.MIN_REPORTED_SEEDS})")
+    if min(row["eval_episodes"], default=0) < protocol.MIN_EVAL_EPISODES:
+        flags.append(f"{'/'.join(map(str, row['eval_episodes']))} episodes per evaluation "
+                     f"(protocol: >= {protocol.MIN_EVAL_EPISODES})")
+    tuned = row.get("tuning_seeds") or []
+    if tuned:
+        flags.append(f"seed{'s' * (len(tuned) > 1)} {', '.join(map(str, tuned))} also used for tuning")
+    if any(not done for done in row["done"]):
+        flags.append(f"{len(row['done']) - sum(row['done'])} stopped short of the budget")
+    return ", ".join(parts) + (f": {'; '.join(flags)}" if flags else "")
+
+
+def headline_markdown(rows: list[dict]) -> list[str]:
+    lines = ["## Headline comparisons", "",
+             "From `config/agent/report/headline.yaml`. Env steps to the threshold, mean over seeds with a 95 % "
+             "percentile-bootstrap interval over seeds (scipy.stats.bootstrap, 10000 resamples); a seed "
+             "that never crossed counts at the steps it ran, and the mean is then a lower bound (>=). "
+             "**First**: the first evaluation whose mean return reaches the threshold. **Sustained**: "
+             "the first evaluation from which every later one stays at or above it (within the steps "
+             "run). Ratios: baseline mean / ours, interval from resampling both methods' seeds; given "
+             "only where every seed of ours crossed. Protocol: docs/protocol.md.", "",
+             "| task (threshold) | method | seeds | first crossing | sustained crossing | first / ours "
+             "| sustained / ours | protocol |",
+             "|---|---|---|---|---|---|---|---|"]
+    for item in rows:
+        if not item["methods"]:
+            lines.append(f"| {item['label']} | ours ({item['config']}): no runs in this results folder | | | | | | |")
+        for method, row in item["methods"].items():
+            label = _method_label(method, row.get("runs_of"))
+            if method == "mbrl":
+                label = f"ours ({item['config']})"
+            lines.append(f"| {item['label']} ({item['threshold']:g}) | {label} | {len(row['seeds'])} | "
+                         f"{crossing_text(row['first'])} | {crossing_text(row['sustained'])} | "
+                         f"{ratio_text(row['first'], method)} | {ratio_text(row['sustained'], method)} | "
+                         f"{protocol_text(row, headline_task=True)} |")
+    return lines + [""]
+
+
+def tables_markdown(summary: dict, headline_rows: Optional[list[dict]] = None,
+                    tuning_runs: Optional[dict[str, int]] = None) -> str:
     lines = ["<!-- generated by `mbrl-ros agent report`; do not edit by hand -->", ""]
+    if headline_rows:
+        lines += headline_markdown(headline_rows) + ["## Every config", ""]
     for task, info in summary.items():
         lines += [f"### {task} (`{info['env_id']}`, threshold {info['threshold']:g})", "",
                   "| method | seeds (finished) | env steps run / budget | frames/step | env steps to threshold "
-                  "(per seed) | steps / ours | final eval return | wall-clock per run |",
-                  "|---|---|---|---|---|---|---|---|"]
+                  "(per seed) | steps / ours | sustained crossing (per seed) | sustained / ours | "
+                  "final eval return | wall-clock per run | protocol |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
         for method, row in info["methods"].items():
             per_seed = ", ".join("-" if s is None else str(s) for s in row["steps_to_threshold"])
+            sustained = ", ".join("-" if s is None else str(s) for s in row["sustained"]["per_seed"])
             ratio = row.get("ratio_vs_ours")
-            ratio_text = "1" if method == "mbrl" else (
+            ratio_text_first = "1" if method == "mbrl" else (
                 "n/a" if ratio is None else f"{'>= ' if row['lower_bound'] else ''}{ratio:.1f}x")
             lines.append(f"| {_method_label(method, row.get('runs_of'))} | {len(row['seeds'])} ({sum(row['done'])}) | "
-                         f"{_steps_run_text(row)} / {row['planned_budget']} | {row['frame_skip']} | {_fmt_steps(row)} ({per_seed}) | {ratio_text} | "
+                         f"{_steps_run_text(row)} / {row['planned_budget']} | {row['frame_skip']} | {_fmt_steps(row)} ({per_seed}) | {ratio_text_first} | "
+                         f"{crossing_text(row['sustained'])} ({sustained}) | {ratio_text(row['sustained'], method)} | "
                          f"{_final_return_text(row)} | "
-                         f"{row['wall_s_mean'] / 60:.1f} min |")
+                         f"{row['wall_s_mean'] / 60:.1f} min | {protocol_text(row)} |")
+        if (tuning_runs or {}).get(task):
+            lines += ["", f"Tuning runs of this config (not reported, their seeds never are): {tuning_runs[task]}."]
         thr, r0 = info["threshold"], info["random_return"]
         lines += ["", f"Env steps to first get 25 / 50 / 100 % of the way from the random policy's return ({r0:.1f}) "
                   "to the threshold, per seed (- = not within the steps run):",
@@ -277,21 +481,40 @@ def tables_markdown(summary: dict) -> str:
             lines += ["", f"The scripted expert ({expert['expert']}) scores {expert['return_mean']:.1f} on the same evaluation episodes "
                       f"({', '.join(f'{r:.1f}' for r in expert['returns'])}; `{expert['command']}`)."]
         lines += ["", f"![{task}](img/agent_{task}.png)", ""]
+    if tuning_runs:
+        lines += ["## Tuning runs (never reported)", "",
+                  "Runs of `mbrl-ros agent run --tuning` (seeds 100-999, evaluated on their own episodes), per config: "
+                  + ", ".join(f"{task} {n}" for task, n in sorted(tuning_runs.items())) + ".", ""]
     return "\n".join(lines)
 
 
-def write_report(results: Path, out: Path) -> Path:
+def load_headline_spec(path: Path) -> list[dict]:
+    """The rows of a headline file: [{label, config, threshold?}, ...]."""
+    import yaml
+
+    raw = yaml.safe_load(Path(path).read_text()) or {}
+    rows = raw.get("rows") if isinstance(raw, dict) else None
+    if not isinstance(rows, list) or not all(isinstance(r, dict) and {"label", "config"} <= set(r) for r in rows):
+        raise ValueError(f"{path}: expected 'rows:' a list of {{label, config, threshold (optional)}}")
+    return rows
+
+
+def write_report(results: Path, out: Path, headline_spec: Optional[Path] = None) -> Path:
     """Plots, tables and summary JSON from `results` into `out`; returns the tables file."""
     runs = load_runs(results)
     if not runs:
         raise FileNotFoundError(f"no finished evaluations under {results} (expected <task>/<method>/seed<S>/)")
     shared = share_baselines(runs)
     summary = summarize(runs, shared, load_experts(results))
+    rows = headline(runs, load_headline_spec(headline_spec)) if headline_spec else []
+    for item in rows:  # label the shared baselines as in the per-config tables
+        for method, donor in shared.get(item["config"], {}).items():
+            item["methods"][method]["runs_of"] = donor
     out = Path(out)
     for task, methods in runs.items():
         plot_task(task, methods, summary[task]["threshold"], out / "img" / f"agent_{task}.png", shared.get(task),
                   summary[task].get("expert"))
-    (out / "results_summary.json").write_text(json.dumps(summary, indent=1))
+    (out / "results_summary.json").write_text(json.dumps({**({"headline": rows} if rows else {}), **summary}, indent=1))
     tables = out / "results_tables.md"
-    tables.write_text(tables_markdown(summary))
+    tables.write_text(tables_markdown(summary, rows, count_tuning_runs(results)))
     return tables

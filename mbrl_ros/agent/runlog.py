@@ -2,7 +2,8 @@
 
     results/<task>/<method>/seed<S>/
         evals.csv   env_steps, frames, return_mean, return_std, returns, wall_s
-        run.json    task, method, seed, config, frame_skip, status ("running" | "done"), wall_s, machine
+        run.json    task, method, seed, config, frame_skip, status ("running" | "done"), wall_s, machine,
+                    protocol (role reported | tuning, seeds, evaluation seeds: protocol.run_record)
 
 Both are rewritten atomically after every evaluation, so a killed run leaves a
 folder that `RunLog` reopens: the finished evaluations are kept and the run
@@ -108,6 +109,7 @@ class RunLog:
         self.meta_path = self.folder / "run.json"
         self.rows = read_evals(self.evals_path)
         old = json.loads(self.meta_path.read_text()) if self.meta_path.exists() else {}
+        meta = self._protocol_across_sessions(meta, old)
         # Wall clock accumulates over resumed sessions; the first session's machine is kept, and so
         # is how far the run got, until this session records more. The config is this session's.
         kept = ("wall_s", "sessions", "machine", "export_refusals", "env_steps", "frames")
@@ -119,6 +121,20 @@ class RunLog:
         self._session_start = time.perf_counter()
         self._wall_at_start = float(self.meta["wall_s"])
         self._write_meta()
+
+    def _protocol_across_sessions(self, meta: dict, old: dict) -> dict:
+        """A run keeps its role for life; a run begun before the protocol cannot claim it later."""
+        new, before = meta.get("protocol"), old.get("protocol")
+        if not new or not old:
+            return meta
+        if before and before.get("role") != new.get("role"):
+            raise RunNotContinuable(f"{self.folder} holds a {before.get('role')} run; it cannot be continued as a "
+                                    f"{new.get('role')} run (docs/protocol.md): use another folder or --restart")
+        if not before and self.rows and new.get("role") == "reported":
+            new = {**new, "claims": False,
+                   "violations": [*new.get("violations", []), "continues a run begun before the protocol"]}
+            return {**meta, "protocol": new}
+        return meta
 
     @property
     def done_steps(self) -> set[int]:
