@@ -167,7 +167,7 @@ class SlowModel:
 def test_deadline_stops_search(name):
     model = SlowModel(DoubleIntegratorModel(**DI), delay_s=0.005)
     big = {"cem": {"iterations": 50}, "mppi": {"iterations": 50},
-           "mcts": {"simulations": 50 * 8, "leaves_per_round": 8, "rollout": False}}[name]
+           "mcts": {"simulations": 50 * 8, "leaves_per_round": 8, "rollout": False, "proposal": "warm"}}[name]
     planner = make_planner(name, model, big, seed=0)
     result = planner.plan(state_of(S0), deadline=time.perf_counter() + 0.02)
     assert_valid(result)
@@ -186,7 +186,9 @@ def test_time_budget_in_config_is_relative():
 
 
 def test_mcts_reuses_subtree_of_applied_action():
-    planner = make_planner("mcts", DoubleIntegratorModel(**DI), {"depth": 5, "simulations": 512}, seed=0)
+    # "visits": the answer is a searched child with a subtree ("refit" adds a fresh child; test_mcts.py)
+    planner = make_planner("mcts", DoubleIntegratorModel(**DI),
+                           {"depth": 5, "simulations": 512, "action_selection": "visits", "reuse_tree": True}, seed=0)
     result = planner.plan(state_of(S0))
     tree = planner.tree
     kids = tree.root_children()
@@ -346,7 +348,7 @@ def test_mcts_cem_proposal_refines_the_warm_start():
     model = DoubleIntegratorModel(**DI)
     u_lqr = model.lqr_first_action(S0, 5, GAMMA)
     base = {"depth": 5, "discount": GAMMA, "simulations": 16, "leaves_per_round": 8}
-    tree_only = make_planner("mcts", model, base, seed=0).plan(state_of(S0))
+    tree_only = make_planner("mcts", model, {**base, "proposal": "warm"}, seed=0).plan(state_of(S0))
     with_cem = make_planner("mcts", model, {**base, "proposal": "cem", "cem_samples": 128, "cem_iterations": 4},
                             seed=0).plan(state_of(S0))
     assert_valid(with_cem)
