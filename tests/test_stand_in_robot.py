@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -36,6 +35,7 @@ pytest.importorskip("rclpy", reason="rclpy (PyPI ROS 2 wheels or a ROS 2 install
 
 from mbrl_ros import cli
 from mbrl_ros.data.episodes import EpisodeCache
+from tests.ros_helpers import stop as interrupt  # SIGINT like Ctrl-C, then kill
 from tests.stand_in_driver import COMMAND_JOINTS, LIMITS
 
 pytestmark = [pytest.mark.slow, pytest.mark.ros]
@@ -84,17 +84,6 @@ def start(args: list[str], log: Path) -> subprocess.Popen:
     with open(log, "wb") as out:
         return subprocess.Popen([sys.executable, *args], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True, env={**os.environ, "MUJOCO_GL": "egl"})
-
-
-def interrupt(proc: subprocess.Popen, timeout: float = 30.0) -> int:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGINT)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)
-    return proc.returncode
 
 
 def wait_for_line(log: Path, text: str, timeout: float, proc: subprocess.Popen) -> None:
