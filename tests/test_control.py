@@ -9,7 +9,7 @@ import pytest
 
 import mbrl_ros.envs as envs
 from mbrl_ros.runtime.control import ControlConfig, ControlLoop, Observation, PreferredStore
-from mbrl_ros.nodes.observation import image_to_rgb, joint_names_for, joints_from_state
+from mbrl_ros.nodes.observation import image_to_rgb, joint_names_for, joints_from_state, replaces_held
 from mbrl_ros.runtime.belief import BeliefFilter
 from mbrl_ros.runtime.model_store import ModelStore
 from mbrl_ros.runtime.planners import make_planner
@@ -296,3 +296,12 @@ def test_a_swapped_in_model_fused_at_another_horizon(env, tmp_path):
     refused = pinned.tick(10.1, fresh_obs(env, now=10.1))
     assert refused.mode == "planner_error" and "planner horizon 5 != fused horizon 7" in refused.reason
     np.testing.assert_allclose(refused.command, 0.0, atol=1e-6)
+
+
+def test_an_older_message_replaces_only_a_held_one_that_is_stale_or_ahead_of_the_clock():
+    timeout = 0.3
+    assert replaces_held(10.0, 10.05, now=10.06, input_timeout_s=timeout)  # newer: always
+    assert replaces_held(float("-inf"), 3.0, now=10.0, input_timeout_s=timeout)  # nothing held yet
+    assert not replaces_held(10.0, 9.0, now=10.1, input_timeout_s=timeout)  # older than a fresh one: refused
+    assert replaces_held(10.0, 9.9, now=10.5, input_timeout_s=timeout)  # the held one is stale anyway
+    assert replaces_held(10.0, 2.0, now=3.0, input_timeout_s=timeout)  # the clock went back (sim restart)

@@ -147,3 +147,52 @@ def test_when_the_clock_stops_the_safe_command_goes_out_on_wall_time(store, tmp_
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGCONT)
             stop(proc)
+
+
+def test_messages_stamped_before_the_fresh_ones_held_cannot_stop_the_robot(store, tmp_path, reacher_env):
+    """A second publisher floods the camera and joint topics with copies stamped 1 s ago (older than
+    input_timeout_s): they are refused (`old_stamps`) instead of replacing the fresh inputs held, so
+    the controller keeps planning instead of falling to the safe command on demand."""
+    timeout = 0.3
+    log = tmp_path / "controller.log"
+    proc = node_process("mbrl_ros.nodes.controller_node", "-p", f"model_store:={store}", "-p", "use_sim_time:=false",
+                        "-p", f"input_timeout_s:={timeout}", "-p", "on_stale:=zero", "-p", f"planner_config:='{FAST_CEM}'",
+                        *limit_args(reacher_env.unwrapped.action_spec), "-r", "mbrl/commands:=/oldstamps/commands",
+                        params_file=ROOT / "config" / "ros" / "sim.yaml", log_path=log)
+    try:
+        with ros_node() as node:
+            robot = Robot(node, reacher_env, command_topic="/oldstamps/commands")
+            old_img = node.create_publisher(Image, "/camera/image_raw", 10)
+            old_js = node.create_publisher(JointState, "/joint_states", 10)
+            assert spin_until(node, lambda: robot.pub_js.get_subscription_count() > 0, 30, [proc])
+            robot.run(1.5)
+            assert spin_until(node, lambda: robot.diag().get("mode") == "plan", 15, [proc]), robot.diag()
+            stale_before = int(robot.diag()["ticks_stale"])
+
+            u = reacher_env.unwrapped
+            img = u.render_camera()
+            frame = Image(height=img.shape[0], width=img.shape[1], encoding="rgb8", step=img.shape[1] * 3)
+            frame.data = img.tobytes()
+            vec, n = u.joint_vector(), len(u.joint_names)
+            joints = JointState(name=list(u.joint_names), position=[float(x) for x in vec[:n]],
+                                velocity=[float(x) for x in vec[n:]])
+            flood_start = time.monotonic()
+            while time.monotonic() - flood_start < 3.0:
+                robot.publish()  # fresh inputs, stamped now
+                spin_for(node, 0.03)
+                old = sec_to_stamp(node.get_clock().now().nanoseconds * 1e-9 - 1.0)
+                for _ in range(3):  # then the old copies, after them on the same topics, held half the time
+                    frame.header.stamp = joints.header.stamp = old
+                    old_img.publish(frame)
+                    old_js.publish(joints)
+                spin_for(node, 0.03)
+            robot.run(0.5)
+            flood = [c for t, c in robot.commands if t > flood_start + 0.5]
+            assert len(flood) > 30 and sum(np.allclose(c, 0.0) for c in flood) <= 2, \
+                ("the old copies made the fresh inputs look stale", sum(np.allclose(c, 0.0) for c in flood), len(flood))
+            diag = robot.diag()
+            assert int(diag["old_stamps"]) > 50 and diag.get("mode") == "plan", diag
+            assert int(diag["ticks_stale"]) - stale_before <= 2, diag
+            assert re.search(r"refused: stamped (0\.9|1\.0)\d* s before the one held", log.read_text())
+    finally:
+        stop(proc)

@@ -32,7 +32,7 @@ from std_srvs.srv import SetBool
 
 from mbrl_ros.nodes.common import (COMMAND_QOS, EVENT_QOS, SENSOR_QOS, RCLError, accept_live_changes, declare,
                                    parameter_value, publish_status, run, stamp_to_sec)
-from mbrl_ros.nodes.observation import image_to_rgb, joint_names_for, joints_from_state
+from mbrl_ros.nodes.observation import image_to_rgb, joint_names_for, joints_from_state, replaces_held
 from mbrl_ros.params import Param, table
 from mbrl_ros.runtime.control import CONTROL_PARAMETERS, ControlConfig, ControlLoop, Observation, PreferredStore
 from mbrl_ros.runtime.model_store import ModelStore
@@ -252,6 +252,7 @@ class ControllerNode(LifecycleNode):
         self.obs = Observation()
         self.input_errors = 0
         self.future_stamps = 0
+        self.old_stamps = 0
         self.last_result = None
         self._last_tick_wall = self._last_command_wall = self._clock_moved_wall = time.monotonic()
         self._clock_seen = self._now()
@@ -376,6 +377,16 @@ class ControllerNode(LifecycleNode):
             self.image_size = spec.image_shape[:2] if spec is not None and spec.has_image else None
         return spec
 
+    def _newer(self, held_stamp: float, stamp: float, what: str) -> bool:
+        """Whether a message stamped `stamp` replaces the held one (observation.replaces_held); an older
+        one that does not is refused and counted."""
+        if replaces_held(held_stamp, stamp, self._now(), self.loop.config.input_timeout_s):
+            return True
+        self.old_stamps += 1
+        self.get_logger().warning(f"{what} refused: stamped {held_stamp - stamp:.3f} s before the one held",
+                                  throttle_duration_sec=2.0)
+        return False
+
     def _on_image(self, msg: Image) -> None:
         spec = self._inputs_for_model()
         if spec is None or not spec.has_image:
@@ -388,7 +399,7 @@ class ControllerNode(LifecycleNode):
             self.get_logger().warning(f"camera frame refused: {exc}", throttle_duration_sec=2.0)
             return
         stamp = self._stamp(msg.header, "camera frame")
-        if stamp is not None:
+        if stamp is not None and self._newer(self.obs.image_stamp, stamp, "camera frame"):
             self.obs.image, self.obs.image_stamp = image, stamp
 
     def _on_joints(self, msg: JointState) -> None:
@@ -401,7 +412,7 @@ class ControllerNode(LifecycleNode):
             self.get_logger().warning(f"joint state refused: {exc}", throttle_duration_sec=2.0)
             return
         stamp = self._stamp(msg.header, "joint state")
-        if stamp is not None:
+        if stamp is not None and self._newer(self.obs.joints_stamp, stamp, "joint state"):
             self.obs.joints, self.obs.joints_stamp = joints, stamp
 
     def _on_episode(self, msg: Int64) -> None:
@@ -456,7 +467,7 @@ class ControllerNode(LifecycleNode):
         now = self._now()
         counts = {"stale": 0, "clock_stalled": 0, "no_model": 0, **self.loop.counts}
         values = {**self.loop.stats(), **{f"ticks_{k}": v for k, v in counts.items()},
-                  **self.store.diagnostics(), "input_errors": self.input_errors, "future_stamps": self.future_stamps,
+                  **self.store.diagnostics(), "input_errors": self.input_errors, "future_stamps": self.future_stamps, "old_stamps": self.old_stamps,
                   "joint_age_s": f"{now - self.obs.joints_stamp:.3f}", "image_age_s": f"{now - self.obs.image_stamp:.3f}",
                   "planner": self.loop.config.planner, "max_delta": self.loop.config.max_delta,
                   "control_rate_hz": self.loop.config.control_rate_hz,

@@ -81,3 +81,17 @@ def joints_from_state(wanted: Sequence[str], with_velocity: bool, names: Sequenc
     if not np.all(np.isfinite(vec)):
         raise ValueError(f"joint state has NaN/inf: {vec.tolist()}")
     return vec
+
+
+def replaces_held(held_stamp: float, new_stamp: float, now: float, input_timeout_s: float) -> bool:
+    """Whether a message stamped `new_stamp` may replace the one held (stamped `held_stamp`), at `now`.
+
+    An older message never replaces a fresh one: from one driver a topic arrives in order, so an
+    older stamp comes from a second publisher (or a replay), and letting it in would make fresh
+    inputs look stale and stop the robot on demand. It may replace a held message that is stale
+    already (nothing to lose), or one stamped ahead of `now` (the clock went back: a sim restart).
+    """
+    if new_stamp >= held_stamp:
+        return True
+    held_age = now - held_stamp
+    return held_age < 0.0 or held_age > input_timeout_s
