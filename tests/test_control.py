@@ -305,3 +305,15 @@ def test_an_older_message_replaces_only_a_held_one_that_is_stale_or_ahead_of_the
     assert not replaces_held(10.0, 9.0, now=10.1, input_timeout_s=timeout)  # older than a fresh one: refused
     assert replaces_held(10.0, 9.9, now=10.5, input_timeout_s=timeout)  # the held one is stale anyway
     assert replaces_held(10.0, 2.0, now=3.0, input_timeout_s=timeout)  # the clock went back (sim restart)
+
+
+def test_live_frames_are_resized_exactly_as_ingest_resizes_recorded_ones():
+    """A 640x480 camera: the controller's 64x64 frame equals the one ingest makes from the same bag
+    message (one resampling rule: what the model was trained on is what it sees)."""
+    from mbrl_ros.data.ros_messages import decode_image, make_image
+
+    rng = np.random.default_rng(0)
+    frame = rng.integers(0, 256, (480, 640, 3), dtype=np.uint8)
+    live = image_to_rgb("bgr8", 480, 640, 640 * 3, frame[..., ::-1].tobytes(), size=(64, 64), resize=True)
+    recorded = decode_image(make_image(frame, 0, encoding="bgr8"), (64, 64))
+    np.testing.assert_array_equal(live, recorded)

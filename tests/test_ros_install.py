@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 EXECUTABLES = ("sim_node", "controller_node", "logger_node", "trainer_node", "mbrl-ros")
 
 # Keys defined upstream in rosdistro's rosdep/python.yaml (checked there) or ROS packages.
-UPSTREAM_PYTHON_KEYS = {"python3-numpy", "python3-yaml", "python3-tqdm", "python3-onnxruntime-pip"}
+UPSTREAM_PYTHON_KEYS = {"python3-numpy", "python3-yaml", "python3-tqdm", "python3-pil", "python3-onnxruntime-pip"}
 
 
 def _copy_source(dst: Path) -> None:
@@ -87,7 +87,7 @@ def test_package_xml_declares_what_the_nodes_import():
     root = ET.parse(ROOT / "package.xml").getroot()
     keys = {e.text for e in root.findall("exec_depend")}
     local = set(yaml.safe_load((ROOT / "rosdep" / "mbrl_ros.yaml").read_text()))
-    needed = {"numpy": "python3-numpy", "yaml": "python3-yaml", "tqdm": "python3-tqdm",
+    needed = {"numpy": "python3-numpy", "yaml": "python3-yaml", "tqdm": "python3-tqdm", "PIL": "python3-pil",
               "onnxruntime": "python3-onnxruntime-pip", "mujoco": "python3-mujoco-pip",
               "gymnasium": "python3-gymnasium-pip", "rosbags": "python3-rosbags-pip"}
     for module, key in needed.items():

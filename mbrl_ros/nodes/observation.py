@@ -1,6 +1,6 @@
 """Camera frames and joint states -> the model's observation, for live messages.
 
-Pure numpy (+ Pillow for resizing): the controller node hands in message
+Pure numpy (+ Pillow for resizing, shared with ingest): the controller node hands in message
 fields, so this is tested without ROS.
 """
 from __future__ import annotations
@@ -9,6 +9,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from mbrl_ros.data.ros_messages import resize_image
 from mbrl_ros.spec import ObsSpec
 
 IMAGE_ENCODINGS = ("rgb8", "bgr8", "mono8")
@@ -36,9 +37,9 @@ def image_to_rgb(encoding: str, height: int, width: int, step: int, data, size: 
         if not resize:
             raise ValueError(f"image is {height}x{width}, the model takes {size[0]}x{size[1]} "
                              "(set resize_images to resize)")
-        from PIL import Image
-
-        img = np.asarray(Image.fromarray(np.ascontiguousarray(img)).resize((size[1], size[0]), Image.BILINEAR))
+        # The same resampling as ingest (area averaging when shrinking): the model sees live frames
+        # as it saw the recorded ones it was trained on.
+        img = resize_image(np.ascontiguousarray(img), tuple(size))
     return np.ascontiguousarray(img, dtype=np.uint8)
 
 
