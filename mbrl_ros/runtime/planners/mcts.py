@@ -173,17 +173,15 @@ class _TimedModel:
         return getattr(self.model, name)
 
     def step(self, state, actions):
-        t0, c0 = time.perf_counter(), time.process_time()
-        try:
-            return self.model.step(state, actions)
-        finally:
-            self.seconds += time.perf_counter() - t0
-            self.cpu_seconds += time.process_time() - c0
+        return self._timed(self.model.step, state, actions)
 
     def imagine(self, state, actions):
+        return self._timed(self.model.imagine, state, actions)
+
+    def _timed(self, call, state, actions):
         t0, c0 = time.perf_counter(), time.process_time()
         try:
-            return self.model.imagine(state, actions)
+            return call(state, actions)
         finally:
             self.seconds += time.perf_counter() - t0
             self.cpu_seconds += time.process_time() - c0

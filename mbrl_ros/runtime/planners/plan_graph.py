@@ -112,6 +112,18 @@ class _GraphPlanning:
                 "momentum": np.array(cfg.momentum, np.float32), "discount": np.array(cfg.discount, np.float32),
                 "value_weight": np.array(1.0 if self.bootstrap else 0.0, np.float32)}
 
+    def _plan(self, state: LatentState, deadline: Optional[float]) -> PlanResult:
+        """One graph call; the numpy planner's own _plan (next in the MRO) when the graph cannot run."""
+        result = self._plan_graph(state, deadline, self._graph_inputs())
+        if result is None:
+            result = super()._plan(state, deadline)
+            result.info["plan_graph"] = None
+        return result
+
+    def _graph_inputs(self) -> dict:
+        """The planner-specific scalar inputs of its graph (MPPI: temperature)."""
+        raise NotImplementedError
+
     def _plan_graph(self, state: LatentState, deadline: Optional[float], extra: dict) -> Optional[PlanResult]:
         """Run the graph for one tick; None when the numpy planner should run instead."""
         cfg = self.config
@@ -156,12 +168,8 @@ class CEMGraphPlanner(_GraphPlanning, CEMPlanner):
                     "keep_elites_frac": cfg.keep_elites_frac}  # no graph keeps elites: never matches
         return {"iterations": cfg.iterations, "num_elites": cfg.num_elites}
 
-    def _plan(self, state: LatentState, deadline: Optional[float]) -> PlanResult:
-        result = self._plan_graph(state, deadline, {})
-        if result is None:
-            result = super()._plan(state, deadline)
-            result.info["plan_graph"] = None
-        return result
+    def _graph_inputs(self) -> dict:
+        return {}
 
 
 class MPPIGraphPlanner(_GraphPlanning, MPPIPlanner):
@@ -179,9 +187,5 @@ class MPPIGraphPlanner(_GraphPlanning, MPPIPlanner):
         return {"iterations": cfg.iterations, "num_elites": cfg.num_elites,
                 "normalize_returns": bool(cfg.normalize_returns), "update_std": bool(cfg.update_std)}
 
-    def _plan(self, state: LatentState, deadline: Optional[float]) -> PlanResult:
-        result = self._plan_graph(state, deadline, {"temperature": np.array(self.config.temperature, np.float32)})
-        if result is None:
-            result = super()._plan(state, deadline)
-            result.info["plan_graph"] = None
-        return result
+    def _graph_inputs(self) -> dict:
+        return {"temperature": np.array(self.config.temperature, np.float32)}
