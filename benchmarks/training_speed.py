@@ -7,8 +7,11 @@ Variants (each a Trainer from the same seed, so identical weights and batches):
     before        conv weights and decoder activations NCHW, glibc's default malloc (the code before)
     after         channels-last convs (networks.set_channels_last) + freed memory kept in the heap
                   (training/allocator.py)
-both with the thread count given (--threads, default 1: the agent's mbrl.threads default).
-The allocator setting is process-wide, so it is switched before each variant's round.
+    after_2t      `after` with two torch threads (--both-cores): both cores of a 2-core machine that
+                  runs nothing else (the agent's `mbrl.threads: 2`)
+`before` and `after` run with the thread count given (--speed-threads, default 1: the agent's
+mbrl.threads default). The allocator setting and the thread count are process-wide, so they are
+switched before each variant's round.
 Timing: rounds of `steps` gradient steps, the variants interleaved round by round (ABCABC...) so
 a shared machine's load changes hit all of them alike; steps/s = median over rounds.
 Parity: the world-model loss and its gradient norm on one batch with the same torch seed, and
@@ -85,26 +88,31 @@ def loss_parity(preset: str = "small", episodes=None, steps: int = 3) -> dict:
     return result
 
 
-def measure(preset: str = "small", rounds: int = 4, steps: int = 3, episodes=None, threads: int = 1) -> dict:
+def measure(preset: str = "small", rounds: int = 4, steps: int = 3, episodes=None, threads: int = 1,
+            both_cores: bool = False) -> dict:
     """steps/s per variant: median over interleaved rounds (see the module docstring)."""
     import torch
 
     from mbrl_ros.training.allocator import keep_freed_memory
 
     episodes = episodes or synthetic_episodes()
-    variants = {"before": (make_trainer(preset, episodes, False), False),
-                "after": (make_trainer(preset, episodes, True), True)}
+    # name: (trainer, keep freed memory, torch threads)
+    variants = {"before": (make_trainer(preset, episodes, False), False, threads),
+                "after": (make_trainer(preset, episodes, True), True, threads)}
+    if both_cores:
+        variants["after_2t"] = (make_trainer(preset, episodes, True), True, 2)
     old_threads = torch.get_num_threads()
-    torch.set_num_threads(threads)
     times: dict[str, list[float]] = {name: [] for name in variants}
     try:
-        for name, (tr, keep) in variants.items():  # warm-up: oneDNN primitive caches, heap
+        for name, (tr, keep, n_threads) in variants.items():  # warm-up: oneDNN primitive caches, heap
             keep_freed_memory(keep)
+            torch.set_num_threads(n_threads)
             tr.train_step()
         for _ in range(rounds):
-            for name, (tr, keep) in variants.items():
+            for name, (tr, keep, n_threads) in variants.items():
                 keep_freed_memory(keep)
-                tr.train_step()  # one step in the new allocator setting before timing
+                torch.set_num_threads(n_threads)
+                tr.train_step()  # one step in the new allocator and thread settings before timing
                 start = time.perf_counter()
                 for _ in range(steps):
                     tr.train_step()
@@ -114,5 +122,7 @@ def measure(preset: str = "small", rounds: int = 4, steps: int = 3, episodes=Non
         keep_freed_memory(True)
     out = {name: {"steps_per_s": float(np.median(v)), "rounds": [round(x, 3) for x in v]} for name, v in times.items()}
     # Paired by round (the two ran back to back, under about the same load): the robust figure.
-    out["paired_ratio"] = float(np.median(np.array(times["after"]) / np.array(times["before"])))
+    for name in variants:
+        if name != "before":
+            out[f"paired_ratio_{name}"] = float(np.median(np.array(times[name]) / np.array(times["before"])))
     return out

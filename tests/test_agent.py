@@ -414,9 +414,12 @@ def test_config_extends(tmp_path):
 
 
 def test_checked_in_variants_share_their_tasks_baselines():
-    """Every checked-in variant is compared with its base task's SAC/PPO runs (report._comparable),
-    so it must keep the base's env, threshold, evaluation and baseline settings."""
+    """Every checked-in variant keeps its base's env, threshold and baseline settings. One that keeps
+    the evaluation too is compared with its base task's SAC/PPO runs (report._comparable); one that
+    evaluates otherwise (a re-run under docs/protocol.md, 5 episodes per point) runs its own
+    baselines, and the report must not lend it the base's."""
     from mbrl_ros.agent.config import resolve_extends
+    from mbrl_ros.agent.report import _comparable
 
     folder = __import__("pathlib").Path(__file__).parents[1] / "config" / "agent"
     configs = sorted(folder.glob("*.yaml")) + sorted(folder.glob("archive/*.yaml"))
@@ -424,11 +427,17 @@ def test_checked_in_variants_share_their_tasks_baselines():
     assert len(variants) >= 13 and any(p.parent.name == "archive" for p in variants)
     for path in variants:
         raw = yaml.safe_load(path.read_text())
-        assert set(raw) <= {"extends", "task", "mbrl", "protocol"} and set(raw["task"]) == {"name"}, path
+        assert set(raw) <= {"extends", "task", "mbrl", "eval", "protocol"} and set(raw["task"]) == {"name"}, path
         cfg, base = AgentConfig.load(path), AgentConfig.load(path.parent / raw["extends"])
         baselines = ("sac", "ppo", "sac_utd", "ppo_zoo", "sac_drq")
-        assert (cfg.env_id, cfg.env_kwargs, cfg.threshold, cfg.eval, *[getattr(cfg, m) for m in baselines]) == \
-            (base.env_id, base.env_kwargs, base.threshold, base.eval, *[getattr(base, m) for m in baselines]), path
+        assert (cfg.env_id, cfg.env_kwargs, cfg.threshold, *[getattr(cfg, m) for m in baselines]) == \
+            (base.env_id, base.env_kwargs, base.threshold, *[getattr(base, m) for m in baselines]), path
+        if "eval" in raw:
+            run = lambda c: {"env_id": c.env_id, "threshold": c.threshold,  # noqa: E731
+                             "config": {"eval": {"episodes": c.eval.episodes}}}
+            assert cfg.eval != base.eval and _comparable(run(cfg)) != _comparable(run(base)), path
+        else:
+            assert cfg.eval == base.eval, path
         assert resolve_extends(path)["task"]["name"] == path.stem
 
 def test_model_learning_rate_schedule(tmp_path):

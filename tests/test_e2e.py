@@ -133,6 +133,7 @@ def test_sim_controller_logger_trainer_loop(tmp_path):
             assert worst < 0.35, (f"command stream stalled: a command {worst:.3f} s old was still applied at "
                                   f"sim time {worst_time:.1f} (swap at {swap_time:.1f}); reports {ages}")
             assert int(watch.ctl("ticks_planner_error", "0")) == 0
+            assert int(watch.ctl("episode_resets", "0")) >= EPISODES  # each episode the sim began reset the belief
             # every command, from the shipped model and the trainer's, is within the robot's limits
             # (a bundle without the robot's limits would publish [-1, 1] actions as torques)
             spec = envs.make(ENV_ID, render_image=False).unwrapped.action_spec

@@ -43,10 +43,15 @@ def test_losses_and_training_match_the_code_before():
     assert parity["loss_before"] > 0
 
 
-def test_speed_measure_runs_both_variants():
-    figures = training_speed.measure("tiny", rounds=1, steps=1, episodes=training_speed.synthetic_episodes(2, 40))
-    assert figures.pop("paired_ratio") > 0
-    assert set(figures) == {"before", "after"} and all(f["steps_per_s"] > 0 for f in figures.values())
+def test_speed_measure_runs_every_variant_and_restores_the_thread_count():
+    import torch
+
+    threads = torch.get_num_threads()
+    figures = training_speed.measure("tiny", rounds=1, steps=1, episodes=training_speed.synthetic_episodes(2, 40),
+                                     both_cores=True)
+    assert figures.pop("paired_ratio_after") > 0 and figures.pop("paired_ratio_after_2t") > 0
+    assert set(figures) == {"before", "after", "after_2t"} and all(f["steps_per_s"] > 0 for f in figures.values())
+    assert torch.get_num_threads() == threads
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc mallopt")

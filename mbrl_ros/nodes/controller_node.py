@@ -253,6 +253,7 @@ class ControllerNode(LifecycleNode):
         self.input_errors = 0
         self.future_stamps = 0
         self.old_stamps = 0
+        self.episode_resets = 0
         self.last_result = None
         self._last_tick_wall = self._last_command_wall = self._clock_moved_wall = time.monotonic()
         self._clock_seen = self._now()
@@ -418,7 +419,9 @@ class ControllerNode(LifecycleNode):
     def _on_episode(self, msg: Int64) -> None:
         self.loop.reset()
         self.obs = Observation()  # frames from the old episode must not seed the new belief
-        self.get_logger().info(f"episode {msg.data}: belief and plan reset")
+        self.episode_resets += 1
+        # Throttled: a publisher flooding the topic must not flood the log too (each reset is counted).
+        self.get_logger().info(f"episode {msg.data}: belief and plan reset", throttle_duration_sec=1.0)
 
     def _on_enable(self, request, response):
         self.loop.enabled = bool(request.data)
@@ -468,6 +471,7 @@ class ControllerNode(LifecycleNode):
         counts = {"stale": 0, "clock_stalled": 0, "no_model": 0, **self.loop.counts}
         values = {**self.loop.stats(), **{f"ticks_{k}": v for k, v in counts.items()},
                   **self.store.diagnostics(), "input_errors": self.input_errors, "future_stamps": self.future_stamps, "old_stamps": self.old_stamps,
+                  "episode_resets": self.episode_resets,
                   "joint_age_s": f"{now - self.obs.joints_stamp:.3f}", "image_age_s": f"{now - self.obs.image_stamp:.3f}",
                   "planner": self.loop.config.planner, "max_delta": self.loop.config.max_delta,
                   "control_rate_hz": self.loop.config.control_rate_hz,
