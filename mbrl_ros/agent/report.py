@@ -88,13 +88,15 @@ BASELINES = tuple(m for m in METHODS if m != "mbrl")
 
 
 def _comparable(run: dict) -> tuple:
-    """What must match for two tasks' runs to be compared: env, threshold, episodes per evaluation.
+    """What must match for two tasks' runs to be compared: env, threshold, episodes per evaluation,
+    and whether the runs follow docs/protocol.md (a re-run under it never lends its baselines to a
+    pre-protocol config, nor borrows theirs).
 
     (Evaluation episodes use the same fixed seeds everywhere; the spacing of evaluations only
     sets how finely "steps to threshold" is resolved, and differs between runs of one task too.)
     """
     evaluation = (run.get("config") or {}).get("eval") or {}
-    return run["env_id"], float(run["threshold"]), evaluation.get("episodes")
+    return run["env_id"], float(run["threshold"]), evaluation.get("episodes"), "protocol" in run
 
 
 def share_baselines(runs: dict[str, dict[str, list[dict]]]) -> dict[str, dict[str, str]]:
@@ -241,7 +243,7 @@ def summarize(runs: dict[str, dict[str, list[dict]]], shared: Optional[dict[str,
                 row["runs_of"] = shared[task][m]
         out[task] = {"threshold": threshold, "env_id": first["env_id"], "random_return": start_return,
                      "methods": table}
-        env_id, _, episodes = _comparable(first)
+        env_id, _, episodes, _ = _comparable(first)
         expert = expert_for(experts or [], env_id, (first.get("config") or {}).get("env_kwargs") or {}, episodes)
         if expert:
             out[task]["expert"] = {k: expert[k] for k in ("expert", "return_mean", "returns", "task", "command")}
