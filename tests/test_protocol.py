@@ -210,6 +210,33 @@ def test_report_marks_pre_protocol_runs_and_refuses_protocol_claims_it_cannot_ba
     assert code == 2 and "evaluated on the tuning episodes" in err
 
 
+def test_report_says_when_a_config_was_chosen_on_the_episodes_its_runs_are_evaluated_on(tmp_path, capsys):
+    """Fresh seeds under the protocol, but the config was chosen (before it) on trials evaluated on the
+    reported episodes: the run is reported, with that flag; trials on the tuning episodes, or of
+    another method, raise none."""
+    results = tmp_path / "results"
+    rising = np.linspace(0, 100, 10)
+    chosen = {"eval": {"episodes": 5}, "protocol": {"tuning_trials": [
+        {"seeds": [0], "eval_episodes": "reported", "what": "planner"}]}}
+    apart = {"eval": {"episodes": 5}, "protocol": {"tuning_trials": [
+        {"seeds": [100], "eval_episodes": "tuning", "what": "planner"},
+        {"seeds": [0], "method": "sac", "eval_episodes": "reported", "what": "sac's"}]}}
+    for seed in (10, 11):
+        fake_run(results, "chosen", "mbrl", seed, rising, config=chosen)
+        fake_run(results, "apart", "mbrl", seed, rising, config=apart)
+    code, err = report(tmp_path, results, capsys)
+    assert code == 0, err
+    summary = json.loads((tmp_path / "docs" / "results_summary.json").read_text())
+    assert summary["chosen"]["methods"]["mbrl"]["episodes_seen_in_tuning"] == 2
+    assert summary["apart"]["methods"]["mbrl"]["episodes_seen_in_tuning"] == 0
+    tables = (tmp_path / "docs" / "results_tables.md").read_text()
+    section = tables[tables.index("### chosen"):]
+    row = next(line for line in section.splitlines() if line.startswith("| mbrl |"))
+    assert row.endswith("| protocol: config chosen on trials evaluated on these evaluation episodes (pre-protocol) |")
+    section = tables[tables.index("### apart"):]
+    assert next(line for line in section.splitlines() if line.startswith("| mbrl |")).endswith("| protocol |")
+
+
 def test_sustained_crossing_and_bootstrap_intervals():
     def rows(*values):
         return [{"env_steps": 100 * i, "return_mean": v} for i, v in enumerate(values)]

@@ -93,6 +93,16 @@ def _config_trials(run: dict) -> list[dict]:
     return trials
 
 
+def chosen_on_reported_episodes(run: dict) -> bool:
+    """Whether the run is evaluated on the reported episodes (10^9 + i) that trials of its config for
+    its method were evaluated on: the pre-protocol trials (`eval_episodes: reported`) chose configs on
+    them. Fresh seeds do not undo that choice, so the report says it beside the run, protocol or not."""
+    if int((run.get("protocol") or {}).get("eval_seed_base", EVAL_SEED_BASE)) != EVAL_SEED_BASE:
+        return False
+    return any(trial.get("eval_episodes") == "reported" and trial.get("method", "mbrl") == run["method"]
+               for trial in _config_trials(run))
+
+
 def config_path(run: dict) -> Optional[Path]:
     """The run's config file as it is now: where run.json says, else by name in config/agent/ or its
     archive/ (configs/agent/ was renamed config/agent/; superseded variants moved to archive/), looked

@@ -71,6 +71,7 @@ def load_runs(results: Path) -> dict[str, dict[str, list[dict]]]:
             continue
         run["protocol_note"] = note
         run["tuning_seed"] = int(run["seed"]) in burnt.get((run.get("env_id", ""), run["method"]), {})
+        run["episodes_seen_in_tuning"] = protocol.chosen_on_reported_episodes(run)
         runs.setdefault(run["task"], {}).setdefault(run["method"], []).append(run)
     return runs
 
@@ -195,6 +196,7 @@ def summarize_method(runs: list[dict], threshold: float, start: float = 0.0) -> 
         "protocol": [protocol.status(r) for r in runs],
         "protocol_notes": sorted({r.get("protocol_note") for r in runs if r.get("protocol_note")}),
         "tuning_seeds": [int(r["seed"]) for r in runs if r.get("tuning_seed")],  # pre-protocol runs only
+        "episodes_seen_in_tuning": sum(bool(r.get("episodes_seen_in_tuning")) for r in runs),
         "eval_episodes": sorted({len(row["returns"]) for r in runs for row in r["evals"]}),
         # Finished: ran its config's budget (a run told to stop earlier with --budget is not).
         "done": [r.get("status") == "done" and steps >= _config_budget(r) for r, steps in zip(runs, budgets)],
@@ -408,13 +410,16 @@ def protocol_text(row: dict, headline_task: bool = False) -> str:
     parts = [state if len(counts) == 1 else f"{n} {state}" for state, n in counts.items()]
     flags = []
     if headline_task and len(row["seeds"]) < protocol.MIN_REPORTED_SEEDS:
-        flags.append(f"{len(row['seeds'])} seeds (protocol: >= {protocol.MIN_REPORTED_SEEDS})")
+        n = len(row["seeds"])
+        flags.append(f"{n} seed{'s' * (n != 1)} (protocol: >= {protocol.MIN_REPORTED_SEEDS})")
     if min(row["eval_episodes"], default=0) < protocol.MIN_EVAL_EPISODES:
         flags.append(f"{'/'.join(map(str, row['eval_episodes']))} episodes per evaluation "
                      f"(protocol: >= {protocol.MIN_EVAL_EPISODES})")
     tuned = row.get("tuning_seeds") or []
     if tuned:
         flags.append(f"seed{'s' * (len(tuned) > 1)} {', '.join(map(str, tuned))} also used for tuning")
+    if row.get("episodes_seen_in_tuning"):
+        flags.append("config chosen on trials evaluated on these evaluation episodes (pre-protocol)")
     if any(not done for done in row["done"]):
         flags.append(f"{len(row['done']) - sum(row['done'])} stopped short of the budget")
     return ", ".join(parts) + (f": {'; '.join(flags)}" if flags else "")
