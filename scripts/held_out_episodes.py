@@ -40,17 +40,14 @@ def parse_args(argv=None):
 
 def final_policy(config, method: str, folder: Path, seed: int):
     """(env, greedy policy) of a finished run folder, as its evaluations drove it."""
-    from mbrl_ros.agent.common import BundleStore, ControlPolicy, control_loop, make_env
+    from mbrl_ros.agent.common import BundleStore, evaluation_policy, make_env
 
     if method == "mbrl":
         from mbrl_ros.runtime.bundle import load_bundle
 
         env = make_env(config)
         bundle = load_bundle(folder / "models" / (folder / "models" / "CURRENT").read_text().strip())
-        # the agent evaluates with the run seed + 1 (MBRLAgent._evaluate)
-        loop = control_loop(BundleStore(bundle), config.mbrl.planner, config.mbrl.planner_config, seed + 1,
-                            env.unwrapped.action_spec)
-        return env, ControlPolicy(loop)
+        return env, evaluation_policy(BundleStore(bundle), config, seed, env.unwrapped.action_spec)
     from stable_baselines3 import PPO, SAC
     from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 

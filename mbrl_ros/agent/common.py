@@ -81,6 +81,15 @@ def control_loop(store, planner: str, planner_config: dict, seed: int, action_sp
     return ControlLoop(store, config, action_spec)
 
 
+def evaluation_policy(store, config, run_seed: int, action_spec=None) -> "ControlPolicy":
+    """The greedy policy the agent evaluates run `run_seed` with: a fresh controller on `store`'s
+    models, the config's planner seeded with run_seed + 1 (the exploring controller uses run_seed),
+    no exploration noise. Scripts that replay a run's bundles call this too, so a replay
+    reproduces the run's evaluations."""
+    m = config.mbrl
+    return ControlPolicy(control_loop(store, m.planner, m.planner_config, run_seed + 1, action_spec))
+
+
 class ControlPolicy(Policy):
     """A policy acting through a ControlLoop: each act() is one `loop.tick()` on the env's observation.
 

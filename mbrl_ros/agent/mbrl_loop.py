@@ -21,8 +21,8 @@ from typing import Optional
 import numpy as np
 from tqdm import tqdm
 
-from mbrl_ros.agent.common import (ControlPolicy, Policy, RandomPolicy, control_loop, evaluate, frame_skip, make_env,
-                                   training_seed)
+from mbrl_ros.agent.common import (ControlPolicy, Policy, RandomPolicy, control_loop, evaluate, evaluation_policy,
+                                   frame_skip, make_env, training_seed)
 from mbrl_ros.agent.config import AgentConfig
 from mbrl_ros.agent.runlog import RunLog, check_continuable, supersede_run_folder
 from mbrl_ros.data.episodes import EpisodeCache, validate_episode
@@ -204,7 +204,7 @@ class MBRLAgent:
         if self.store is None or self.store.current is None:
             policy: Policy = RandomPolicy(self.action_dim, seed=self.seed + 1)
         else:  # a fresh controller on the same models, no exploration noise
-            policy = ControlPolicy(self._control_loop(self.seed + 1))
+            policy = evaluation_policy(self.store, self.config, self.seed, self.action_spec)
         returns = evaluate(self.eval_env, policy, self.config.eval.episodes, desc=f"eval@{point}",
                            progress=self.progress, seed_base=self.config.eval.seed_base)
         row = self.log.add_eval(point, point * self.frame_skip, returns)
