@@ -196,7 +196,8 @@ def test_report_marks_pre_protocol_runs_and_refuses_protocol_claims_it_cannot_ba
     assert summary["sac"]["protocol"] == ["off-protocol"]
     row = next(line for line in (tmp_path / "docs" / "results_tables.md").read_text().splitlines()
                if line.startswith("| mbrl |"))
-    assert row.endswith("| pre-protocol: 3 episodes per evaluation (protocol: >= 5); seed 0 also used for tuning |")
+    assert row.endswith("| pre-protocol: 3 episodes per evaluation (protocol: >= 5); seed 0 also used for tuning; "
+                        "actions from the agent's own planner loop, before the one control path |")
     assert summary["mbrl"]["tuning_seeds"] == [0]
 
     # a run that claims the protocol with evaluations of fewer than 5 episodes is refused
@@ -301,23 +302,59 @@ def _ci(metric):
     return f"[{metric['ci95'][0]:.0f}, {metric['ci95'][1]:.0f}]"
 
 
-def test_readme_measured_figures_equal_the_generated_headline_table():
-    """The README quotes the headline table: each row's means and ratios, both metrics."""
+def _readme_rows_script():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("readme_rows", ROOT / "scripts" / "readme_rows.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_readme_quotes_exactly_the_headline_rows_under_the_protocol():
+    """README "Measured" carries the generated rows (`agent report --readme`) of every headline row whose
+    runs are all under the protocol, i.e. made by the one control path; no pre-protocol row."""
+    rows = _readme_rows_script()
+    measured_rows, readme_rows, under_protocol = rows.measured_rows, rows.readme_rows, rows.under_protocol
+
     summary = json.loads((ROOT / "docs" / "results_summary.json").read_text())
-    readme = (ROOT / "README.md").read_text()
-    measured = readme[readme.index("## Measured"):]
-    measured = measured[:measured.index("\n## ", 1)]
     assert summary["headline"], "docs/results_summary.json has no headline (regenerate with mbrl-ros agent report)"
+    expected = measured_rows(summary["headline"])
+    assert expected, "no headline row is under the protocol"
+    assert readme_rows((ROOT / "README.md").read_text()) == expected, \
+        "README rows differ: regenerate with scripts/readme_rows.py"
     for item in summary["headline"]:
-        assert item["methods"], f"headline row {item['label']} has no runs"
-        key = f"| {item['label']}, env steps to {item['threshold']:g} "
-        line = next((row for row in measured.splitlines() if row.startswith(key)), None)
-        assert line is not None, f"README Measured has no row starting {key!r}"
-        for method, row in item["methods"].items():
-            for metric in ("first", "sustained"):
-                assert crossing_text(row[metric]) in line, (key, method, metric, crossing_text(row[metric]))
-                if method != "mbrl" and row[metric].get("ratio_vs_ours") is not None:
-                    assert ratio_text(row[metric], method) in line, (key, method, metric)
+        if not under_protocol(item):
+            assert "pre-protocol" in {s for row in item["methods"].values() for s in row["protocol"]} or not item["methods"]
+
+
+def test_readme_rows_leave_out_rows_with_a_pre_protocol_run_and_keep_crossings_and_flags():
+    rows_script = _readme_rows_script()
+    measured_rows, replace_rows = rows_script.measured_rows, rows_script.replace_rows
+
+    def method(states, first, seeds=(10, 11, 12, 13, 14)):
+        crossing = {"mean": first, "ci95": [first - 100, first + 100], "reached": len(seeds), "lower_bound": False,
+                    "values": [first] * len(seeds), "per_seed": [first] * len(seeds)}
+        return {"protocol": states, "seeds": list(seeds), "eval_episodes": [5], "done": [True] * len(seeds),
+                "first": dict(crossing), "sustained": dict(crossing)}
+
+    ours = method(["protocol"] * 5, 1000)
+    sac = method(["protocol"] * 5, 12000)
+    sac["first"].update(ratio_vs_ours=12.0, ratio_ci95=[10.0, 14.0])
+    protocol_row = {"label": "Task (protocol)", "threshold": 950.0, "section": "Task under the protocol",
+                    "methods": {"mbrl": ours, "sac": sac}}
+    old_row = {"label": "Task", "threshold": 950.0, "section": "Task (pre-protocol)",
+               "methods": {"mbrl": method(["pre-protocol"] * 5, 1000), "sac": sac}}
+    rows = measured_rows([protocol_row, old_row])
+    assert len(rows) == 1 and rows[0].startswith("| Task (protocol), env steps to 950 ")
+    assert "ours 1000 [900, 1100] / 1000 [900, 1100] (5 seeds)" in rows[0]
+    assert "SAC 12000 [11900, 12100] / 12000 [11900, 12100] = 12.0x [10.0x, 14.0x]" in rows[0]
+    assert "every method on seeds 10-14, 5 evaluation episodes" in rows[0]
+    assert rows[0].endswith("[docs/results.md](docs/results.md#task-under-the-protocol) |")
+    readme = "# x\n| what | figure |\n| a, env steps to 1 (first / sustained | old |\n| b, env steps to 2 (first / sustained | old |\nend"
+    assert replace_rows(readme, rows) == f"# x\n| what | figure |\n{rows[0]}\nend"
+    with pytest.raises(ValueError, match="contiguous"):
+        replace_rows(readme.replace("| b,", "text\n| b,"), rows)
 
 
 # ---------------------------------------------------------------- the stronger baselines

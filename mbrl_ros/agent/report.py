@@ -279,13 +279,14 @@ def headline(runs: dict[str, dict[str, list[dict]]], spec: list[dict]) -> list[d
     for item in spec:
         task = item["config"]
         if task not in runs:  # kept as a row that says so, not dropped
-            out.append({"label": item["label"], "config": task, "threshold": item.get("threshold"), "methods": {}})
+            out.append({"label": item["label"], "config": task, "threshold": item.get("threshold"),
+                        "section": item.get("section"), "methods": {}})
             continue
         methods = runs[task]
         first = next(iter(methods.values()))[0]
         threshold = float(item.get("threshold", first["threshold"]))
         out.append({"label": item["label"], "config": task, "threshold": threshold, "env_id": first["env_id"],
-                    "methods": compare(methods, threshold)})
+                    "section": item.get("section"), "methods": compare(methods, threshold)})
     return out
 
 
@@ -402,7 +403,7 @@ def ratio_text(metric: dict, method: str) -> str:
     return f"{bound}{ratio:.1f}x{_ci_text(metric.get('ratio_ci95'), '.1f', 'x')}"
 
 
-def protocol_text(row: dict, headline_task: bool = False) -> str:
+def protocol_text(row: dict, method: Optional[str] = None, headline_task: bool = False) -> str:
     """How the method's runs stand with the protocol (docs/protocol.md)."""
     counts: dict[str, int] = {}
     for state in row["protocol"]:
@@ -420,6 +421,9 @@ def protocol_text(row: dict, headline_task: bool = False) -> str:
         flags.append(f"seed{'s' * (len(tuned) > 1)} {', '.join(map(str, tuned))} also used for tuning")
     if row.get("episodes_seen_in_tuning"):
         flags.append("config chosen on trials evaluated on these evaluation episodes (pre-protocol)")
+    if method == "mbrl" and "pre-protocol" in counts:
+        # Every pre-protocol run of ours predates the one control path (the protocol tooling landed after it)
+        flags.append("actions from the agent's own planner loop, before the one control path")
     if any(not done for done in row["done"]):
         flags.append(f"{len(row['done']) - sum(row['done'])} stopped short of the budget")
     return ", ".join(parts) + (f": {'; '.join(flags)}" if flags else "")
@@ -447,7 +451,7 @@ def headline_markdown(rows: list[dict]) -> list[str]:
             lines.append(f"| {item['label']} ({item['threshold']:g}) | {label} | {len(row['seeds'])} | "
                          f"{crossing_text(row['first'])} | {crossing_text(row['sustained'])} | "
                          f"{ratio_text(row['first'], method)} | {ratio_text(row['sustained'], method)} | "
-                         f"{protocol_text(row, headline_task=True)} |")
+                         f"{protocol_text(row, method, headline_task=True)} |")
     return lines + [""]
 
 
@@ -472,7 +476,7 @@ def tables_markdown(summary: dict, headline_rows: Optional[list[dict]] = None,
                          f"{_steps_run_text(row)} / {row['planned_budget']} | {row['frame_skip']} | {_fmt_steps(row)} ({per_seed}) | {ratio_text_first} | "
                          f"{crossing_text(row['sustained'])} ({sustained}) | {ratio_text(row['sustained'], method)} | "
                          f"{_final_return_text(row)} | "
-                         f"{row['wall_s_mean'] / 60:.1f} min | {protocol_text(row)} |")
+                         f"{row['wall_s_mean'] / 60:.1f} min | {protocol_text(row, method)} |")
         if (tuning_runs or {}).get(task):
             lines += ["", f"Tuning runs of this config (not reported, their seeds never are): {tuning_runs[task]}."]
         thr, r0 = info["threshold"], info["random_return"]
