@@ -460,6 +460,16 @@ def test_model_learning_rate_schedule(tmp_path):
                      progress=False).model_learning_rate() == pytest.approx(1e-3)  # no schedule: constant
     with pytest.raises(ValueError, match="lr_model_end"):
         AgentConfig.load(write_config(tmp_path, mbrl={"lr_model_end": 0}))
+    # mbrl.lr_model_decay_steps: the fall ends there (here at 400 of the 1000-step budget), then stays
+    faster = MBRLAgent(AgentConfig.load(write_config(tmp_path, mbrl={"lr_model_end": 1e-4, "lr_model_decay_steps": 400})),
+                       0, tmp_path / "run3", progress=False)
+    rates = []
+    for steps in (0, 200, 400, 1000):
+        faster.env_steps = steps
+        rates.append(faster.model_learning_rate())
+    assert rates == pytest.approx([1e-3, 5.5e-4, 1e-4, 1e-4])
+    with pytest.raises(ValueError, match="lr_model_decay_steps"):
+        AgentConfig.load(write_config(tmp_path, mbrl={"lr_model_decay_steps": 400}))  # nothing to fall to
 
     trainer = Trainer(WorldModel(WorldModelConfig.preset("tiny"), agent.obs_spec, agent.action_dim))
     trainer.set_learning_rate("world", 2e-4)

@@ -82,11 +82,15 @@ class MBRLConfig:
     # to this at the budget (None: constant). Early on a high rate learns fast from little data; late,
     # a high rate lets one update undo what the earlier ones learnt (docs/experiments/inverted_pendulum.md).
     lr_model_end: Optional[float] = None
+    lr_model_decay_steps: Optional[int] = None  # env steps over which it falls, then stays (None: the budget)
     threads: int = 1                       # torch threads (the machine is shared)
 
     def __post_init__(self):
         if self.lr_model_end is not None and not float(self.lr_model_end) > 0:
             raise ValueError(f"mbrl.lr_model_end must be > 0 (or left out for a constant rate), got {self.lr_model_end}")
+        if self.lr_model_decay_steps is not None and not (int(self.lr_model_decay_steps) > 0 and self.lr_model_end is not None):
+            raise ValueError(f"mbrl.lr_model_decay_steps must be > 0 and needs mbrl.lr_model_end, got "
+                             f"{self.lr_model_decay_steps} (lr_model_end {self.lr_model_end})")
 
 
 @dataclass

@@ -159,7 +159,8 @@ class MBRLAgent:
         start = self._world_model_config().lr_model
         if self.m.lr_model_end is None:
             return start
-        progress = min(1.0, self.env_steps / max(1, self.m.budget))
+        span = self.m.budget if self.m.lr_model_decay_steps is None else int(self.m.lr_model_decay_steps)
+        progress = min(1.0, self.env_steps / max(1, span))
         return start + (float(self.m.lr_model_end) - start) * progress
 
     def _train_and_publish(self, steps: int) -> None:
