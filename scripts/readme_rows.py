@@ -44,6 +44,22 @@ def _anchor(section: str) -> str:
     return re.sub(r"[^a-z0-9 _-]", "", section.lower()).replace(" ", "-")
 
 
+def _seeds_note(methods: dict) -> list[str]:
+    """'every method on seeds 10-14, 5 evaluation episodes', or ours and the baselines apart."""
+    episodes = {n for row in methods.values() for n in row["eval_episodes"]}
+    if len(episodes) != 1:
+        return []
+    count = f"{episodes.pop()} evaluation episodes"
+    seeds = {tuple(sorted(row["seeds"])) for row in methods.values()}
+    if len(seeds) == 1:
+        return [f"every method on {_seed_text(list(seeds.pop()))}, {count}"]
+    baseline_seeds = {tuple(sorted(row["seeds"])) for method, row in methods.items() if method != "mbrl"}
+    if "mbrl" in methods and len(baseline_seeds) == 1:
+        return [f"ours on {_seed_text(methods['mbrl']['seeds'])}, every baseline on "
+                f"{_seed_text(list(baseline_seeds.pop()))}, {count}"]
+    return [count]
+
+
 def measured_row(item: dict) -> str:
     parts, notes = [], []
     for method, row in item["methods"].items():
@@ -52,10 +68,7 @@ def measured_row(item: dict) -> str:
         if method != "mbrl" and ratios != ("n/a", "n/a"):
             text += f" = {ratios[0]} / {ratios[1]}"
         parts.append(f"{text} ({len(row['seeds'])} seed{'s' * (len(row['seeds']) != 1)})")
-    seeds = {tuple(sorted(row["seeds"])) for row in item["methods"].values()}
-    episodes = {n for row in item["methods"].values() for n in row["eval_episodes"]}
-    if len(seeds) == 1 and len(episodes) == 1:
-        notes.append(f"every method on {_seed_text(list(next(iter(seeds))))}, {episodes.pop()} evaluation episodes")
+    notes.extend(_seeds_note(item["methods"]))
     for method, row in item["methods"].items():
         text = protocol_text(row, method, headline_task=True)
         if text != "protocol":

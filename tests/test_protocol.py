@@ -351,6 +351,9 @@ def test_readme_rows_leave_out_rows_with_a_pre_protocol_run_and_keep_crossings_a
     assert "SAC 12000 [11900, 12100] / 12000 [11900, 12100] = 12.0x [10.0x, 14.0x]" in rows[0]
     assert "every method on seeds 10-14, 5 evaluation episodes" in rows[0]
     assert rows[0].endswith("[docs/results.md](docs/results.md#task-under-the-protocol) |")
+    apart = measured_rows([{**protocol_row, "methods": {"mbrl": method(["protocol"] * 5, 1000, (15, 16, 17, 18, 19)),
+                                                         "sac": sac}}])
+    assert "ours on seeds 15-19, every baseline on seeds 10-14, 5 evaluation episodes" in apart[0]
     readme = "# x\n| what | figure |\n| a, env steps to 1 (first / sustained | old |\n| b, env steps to 2 (first / sustained | old |\nend"
     assert replace_rows(readme, rows) == f"# x\n| what | figure |\n{rows[0]}\nend"
     with pytest.raises(ValueError, match="contiguous"):
