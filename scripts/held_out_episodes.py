@@ -67,6 +67,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     from mbrl_ros.agent.common import evaluate
     from mbrl_ros.agent.config import AgentConfig
+    from mbrl_ros.agent.protocol import status as protocol_status
 
     config = AgentConfig.load(args.config)
     results = args.results or ROOT / "results" / config.name
@@ -77,8 +78,8 @@ def main(argv=None) -> int:
     per_method: dict[str, list[tuple[float, float]]] = {}
     for folder in sorted(results.glob("*/seed*")):
         meta = json.loads((folder / "run.json").read_text())
-        if meta.get("status") != "done":
-            continue
+        if meta.get("status") != "done" or protocol_status(meta) == "tuning":
+            continue  # unfinished, or a tuning run (evaluated on the tuning episodes, never reported)
         method, seed = meta["method"], int(meta["seed"])
         if args.methods and method not in args.methods.split(","):
             continue
