@@ -68,6 +68,7 @@ def main(argv=None) -> int:
     from mbrl_ros.agent.common import evaluate
     from mbrl_ros.agent.config import AgentConfig
     from mbrl_ros.agent.protocol import status as protocol_status
+    from mbrl_ros.agent.runlog import read_evals
 
     config = AgentConfig.load(args.config)
     results = args.results or ROOT / "results" / config.name
@@ -87,8 +88,8 @@ def main(argv=None) -> int:
         reported = float(np.mean(evaluate(env, policy, config.eval.episodes, progress=False,
                                           seed_base=config.eval.seed_base)))
         held_out = float(np.mean(evaluate(env, policy, args.episodes, progress=False, seed_base=args.seed_base)))
-        last = (folder / "evals.csv").read_text().strip().splitlines()[-1].split(",")[2]
-        print(f"| {method} | {seed} | {float(last):.2f} | {reported:.2f} | {held_out:.2f} | {held_out - reported:+.2f} |",
+        last = read_evals(folder / "evals.csv")[-1]["return_mean"]
+        print(f"| {method} | {seed} | {last:.2f} | {reported:.2f} | {held_out:.2f} | {held_out - reported:+.2f} |",
               flush=True)
         per_method.setdefault(method, []).append((reported, held_out))
     print("\n| method | seeds | reported episodes | held-out episodes | held-out - reported |\n|---|---|---|---|---|")
