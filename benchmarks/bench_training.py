@@ -84,7 +84,7 @@ def main(argv=None) -> int:
     parser.add_argument("--round-steps", type=int, default=3, help="--speed: gradient steps per round")
     parser.add_argument("--speed-threads", type=int, default=1, help="--speed: torch threads")
     parser.add_argument("--both-cores", action="store_true",
-                        help="--speed: also time the new code on two torch threads (a 2-core machine running nothing else)")
+                        help="--speed: also time the old and the new code on two torch threads (a 2-core machine running nothing else)")
     args = parser.parse_args(argv)
     if args.speed:
         return speed(args)
@@ -182,6 +182,10 @@ def speed(args) -> int:
         print(f"{name:7s} : {f['steps_per_s']:.3f} steps/s (median of rounds {f['rounds']})")
     for name, ratio in ratios.items():
         print(f"ratio   : {name} / before = {ratio:.2f}x (medians); per round, paired: median {paired[name]:.2f}x")
+    if "before_2t" in figures:
+        same = figures["after_2t"]["steps_per_s"] / figures["before_2t"]["steps_per_s"]
+        print(f"ratio   : after_2t / before_2t = {same:.2f}x (medians); per round, paired: median "
+              f"{paired['after_2t_vs_before_2t']:.2f}x (the code alone, both on two threads)")
     print(f"parity  : loss {parity['loss_before']:.6g} vs {parity['loss_after']:.6g} (rel diff "
           f"{parity['loss_rel_diff']:.1e}); grad max abs diff {parity['grad_max_abs_diff']:.1e} of max "
           f"{parity['grad_max_abs']:.3g}; {parity['train_steps_compared']} training steps: loss metrics "

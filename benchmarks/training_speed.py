@@ -9,6 +9,8 @@ Variants (each a Trainer from the same seed, so identical weights and batches):
                   (training/allocator.py)
     after_2t      `after` with two torch threads (--both-cores): both cores of a 2-core machine that
                   runs nothing else (the agent's `mbrl.threads: 2`)
+    before_2t     `before` with two torch threads (--both-cores): what the second core alone gives the
+                  old code, so after_2t / before_2t is the code's speed-up at equal threads
 `before` and `after` run with the thread count given (--speed-threads, default 1: the agent's
 mbrl.threads default). The allocator setting and the thread count are process-wide, so they are
 switched before each variant's round.
@@ -101,6 +103,7 @@ def measure(preset: str = "small", rounds: int = 4, steps: int = 3, episodes=Non
                 "after": (make_trainer(preset, episodes, True), True, threads)}
     if both_cores:
         variants["after_2t"] = (make_trainer(preset, episodes, True), True, 2)
+        variants["before_2t"] = (make_trainer(preset, episodes, False), False, 2)
     old_threads = torch.get_num_threads()
     times: dict[str, list[float]] = {name: [] for name in variants}
     try:
@@ -125,4 +128,7 @@ def measure(preset: str = "small", rounds: int = 4, steps: int = 3, episodes=Non
     for name in variants:
         if name != "before":
             out[f"paired_ratio_{name}"] = float(np.median(np.array(times[name]) / np.array(times["before"])))
+    if both_cores:  # the code's own speed-up on two threads, paired the same way
+        out["paired_ratio_after_2t_vs_before_2t"] = float(np.median(np.array(times["after_2t"])
+                                                                   / np.array(times["before_2t"])))
     return out

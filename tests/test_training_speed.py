@@ -49,8 +49,10 @@ def test_speed_measure_runs_every_variant_and_restores_the_thread_count():
     threads = torch.get_num_threads()
     figures = training_speed.measure("tiny", rounds=1, steps=1, episodes=training_speed.synthetic_episodes(2, 40),
                                      both_cores=True)
-    assert figures.pop("paired_ratio_after") > 0 and figures.pop("paired_ratio_after_2t") > 0
-    assert set(figures) == {"before", "after", "after_2t"} and all(f["steps_per_s"] > 0 for f in figures.values())
+    assert all(figures.pop(f"paired_ratio_{name}") > 0
+               for name in ("after", "after_2t", "before_2t", "after_2t_vs_before_2t"))
+    assert set(figures) == {"before", "after", "after_2t", "before_2t"}
+    assert all(f["steps_per_s"] > 0 for f in figures.values())
     assert torch.get_num_threads() == threads
 
 
