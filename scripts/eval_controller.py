@@ -102,10 +102,8 @@ def planner_policy(args):
 def baseline_policy(args):
     """(env, deterministic SB3 policy, report fields) for an `agent run` folder of SAC or PPO; the
     env is built from the run's own recorded config, as its evaluations were."""
-    from stable_baselines3 import PPO, SAC
-
     from mbrl_ros import envs
-    from mbrl_ros.agent.baselines import greedy_policy, wrap_for_sb3
+    from mbrl_ros.agent.baselines import algo_of, saved_greedy_policy, wrap_for_sb3
 
     run_file, model_file = args.baseline / "run.json", args.baseline / "model.zip"
     for path in (run_file, model_file):
@@ -113,14 +111,17 @@ def baseline_policy(args):
             raise SystemExit(f"--baseline {args.baseline}: no {path.name} (is it a SAC/PPO `agent run` folder?)")
     run = json.loads(run_file.read_text())
     method = run.get("method")
-    if method not in ("sac", "ppo"):
-        raise SystemExit(f"--baseline {args.baseline}: run.json's method is {method!r}, not sac or ppo")
+    try:
+        algo_of(str(method))
+    except ValueError as exc:
+        raise SystemExit(f"--baseline {args.baseline}: run.json's method {method!r}: {exc}") from None
     config = run["config"]  # the run's AgentConfig.to_dict(): the env as the agent's make_env built it
-    model = {"sac": SAC, "ppo": PPO}[method].load(model_file, device="cpu")
-    env = wrap_for_sb3(envs.make(config["env_id"], **config["env_kwargs"]), config[method]["policy_obs"])
-    about = {"model": f"{method} seed {run.get('seed')} at {int(model.num_timesteps)} env steps",
+    section = config[method]
+    env = wrap_for_sb3(envs.make(config["env_id"], **config["env_kwargs"]), section["policy_obs"])
+    policy, steps = saved_greedy_policy(method, args.baseline, env, bool(section.get("normalize")))
+    about = {"model": f"{method} seed {run.get('seed')} at {steps} env steps",
              "env": config["env_id"], "planner": method}
-    return env, greedy_policy(model), about
+    return env, policy, about
 
 
 def expert_policy(env_id: str):

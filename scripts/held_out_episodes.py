@@ -48,19 +48,11 @@ def final_policy(config, method: str, folder: Path, seed: int):
         env = make_env(config)
         bundle = load_bundle(folder / "models" / (folder / "models" / "CURRENT").read_text().strip())
         return env, evaluation_policy(BundleStore(bundle), config, seed, env.unwrapped.action_spec)
-    from stable_baselines3 import PPO, SAC
-    from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
-
-    from mbrl_ros.agent.baselines import algo_of, greedy_policy, wrap_for_sb3
+    from mbrl_ros.agent.baselines import saved_greedy_policy, wrap_for_sb3
 
     section = config.section(method)
     env = wrap_for_sb3(make_env(config), section.policy_obs)
-    model = {"sac": SAC, "ppo": PPO}[algo_of(method)].load(str(folder / "model.zip"), device="cpu")
-    normalizer = None
-    if section.normalize:
-        normalizer = VecNormalize.load(str(folder / "vecnormalize.pkl"), DummyVecEnv([lambda: env]))
-        normalizer.training = False
-    return env, greedy_policy(model, normalizer)
+    return env, saved_greedy_policy(method, folder, env, section.normalize)[0]
 
 
 def main(argv=None) -> int:

@@ -456,3 +456,13 @@ def test_each_stronger_baseline_starts_evaluates_and_resumes(tmp_path, method):
     assert rows2[:len(rows)] == rows and rows2[-1]["env_steps"] == budget + 100
     if method == "ppo_zoo":  # the observation statistics carried on, not restarted
         assert pickle.loads((out / "vecnormalize.pkl").read_bytes()).obs_rms.count > seen + 50
+        # the saved model, reloaded behind its frozen statistics, scores what the last evaluation did
+        from mbrl_ros.agent.baselines import saved_greedy_policy, wrap_for_sb3
+        from mbrl_ros.agent.common import evaluate, make_env
+
+        config = AgentConfig.load(tmp_path / "c.yaml")
+        env = wrap_for_sb3(make_env(config), config.ppo_zoo.policy_obs)
+        policy, steps = saved_greedy_policy(method, out, env, normalize=True)
+        assert steps == budget + 100
+        returns = evaluate(env, policy, 2, progress=False, seed_base=TUNING_EVAL_SEED_BASE)
+        assert returns == pytest.approx(rows2[-1]["returns"], abs=0.006)

@@ -62,6 +62,31 @@ def greedy_policy(model, normalizer=None) -> FunctionPolicy:
     return FunctionPolicy(lambda obs: model.predict(normalizer.normalize_obs(obs), deterministic=True)[0])
 
 
+# File names in a baseline's run folder.
+MODEL_FILE, BUFFER_FILE, NORMALIZER_FILE = "model.zip", "replay_buffer.pkl", "vecnormalize.pkl"
+
+
+def algo_class(method: str):
+    """The SB3 class (SAC or PPO) a baseline method runs."""
+    from stable_baselines3 import PPO, SAC
+
+    return {"sac": SAC, "ppo": PPO}[algo_of(method)]
+
+
+def saved_greedy_policy(method: str, folder: Path, env: gym.Env, normalize: bool) -> tuple[FunctionPolicy, int]:
+    """The greedy policy of the model a run folder last saved, driving `env` (wrapped for SB3) as
+    the run's evaluations did: with its VecNormalize statistics, frozen, when it learnt behind one.
+    Also returns the env steps the model had taken when it was saved."""
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
+
+    model = algo_class(method).load(str(folder / MODEL_FILE), device="cpu")
+    normalizer = None
+    if normalize:
+        normalizer = VecNormalize.load(str(folder / NORMALIZER_FILE), DummyVecEnv([lambda: env]))
+        normalizer.training = False
+    return greedy_policy(model, normalizer), int(model.num_timesteps)
+
+
 def algo_of(method: str) -> str:
     """'sac' or 'ppo': the SB3 algorithm a baseline method runs."""
     algo = method.split("_")[0]
@@ -137,9 +162,9 @@ class BaselineAgent:
             raise ValueError(f"{method}: normalize needs policy_obs: joints (VecNormalize of the state vector)")
         self.kwargs = sb3_kwargs(self.b)
         self.progress = progress
-        self.model_path = self.out / "model.zip"
-        self.buffer_path = self.out / "replay_buffer.pkl"
-        self.normalizer_path = self.out / "vecnormalize.pkl"
+        self.model_path = self.out / MODEL_FILE
+        self.buffer_path = self.out / BUFFER_FILE
+        self.normalizer_path = self.out / NORMALIZER_FILE
         self.save_every_s = float(save_every_s)
         self._last_save = time.monotonic()
         if restart:
@@ -172,14 +197,9 @@ class BaselineAgent:
             return VecNormalize.load(str(self.normalizer_path), venv)
         return VecNormalize(venv, gamma=float(self.b.kwargs.get("gamma", 0.99)))
 
-    def _algo(self):
-        from stable_baselines3 import PPO, SAC
-
-        return {"sac": SAC, "ppo": PPO}[self.algo]
-
     def _new_model(self):
         policy = "MlpPolicy" if self.b.policy_obs == "joints" else "MultiInputPolicy"
-        return self._algo()(policy, self.env, seed=self.seed, verbose=0, device="cpu", **self.kwargs)
+        return algo_class(self.method)(policy, self.env, seed=self.seed, verbose=0, device="cpu", **self.kwargs)
 
     def evaluate_due(self, model) -> None:
         steps = int(model.num_timesteps)
@@ -219,7 +239,7 @@ class BaselineAgent:
 
     def run(self) -> RunLog:
         if self.model_path.exists():  # resume where the last save left it
-            model = self._algo().load(self.model_path, env=self.env, device="cpu")
+            model = algo_class(self.method).load(self.model_path, env=self.env, device="cpu")
             if self.buffer_path.exists() and hasattr(model, "load_replay_buffer"):
                 model.load_replay_buffer(self.buffer_path)
             # load() reseeds every RNG with the run seed, as at the run's start: left so, the resumed
