@@ -103,9 +103,9 @@ def baseline_policy(args):
     """(env, deterministic SB3 policy, report fields) for an `agent run` folder of SAC or PPO; the
     env is built from the run's own recorded config, as its evaluations were."""
     from mbrl_ros import envs
-    from mbrl_ros.agent.baselines import algo_of, saved_greedy_policy, wrap_for_sb3
+    from mbrl_ros.agent.baselines import MODEL_FILE, algo_of, saved_greedy_policy, wrap_for_sb3
 
-    run_file, model_file = args.baseline / "run.json", args.baseline / "model.zip"
+    run_file, model_file = args.baseline / "run.json", args.baseline / MODEL_FILE
     for path in (run_file, model_file):
         if not path.is_file():
             raise SystemExit(f"--baseline {args.baseline}: no {path.name} (is it a SAC/PPO `agent run` folder?)")
