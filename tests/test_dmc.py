@@ -214,6 +214,28 @@ def _agent_run(config: Path, out: Path, budget: int) -> subprocess.CompletedProc
 
 
 @pytest.mark.slow
+def test_random_episode_cache_holds_the_runs_observation(tmp_path):
+    """scripts/random_episode_cache.py writes held-out episodes with the env kwargs a pixels-only run
+    used (no joints, which bags cannot carry), the suite's rewards and episode seeds seed + i."""
+    import importlib.util
+
+    from mbrl_ros.data.episodes import EpisodeCache
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "random_episode_cache.py"
+    spec = importlib.util.spec_from_file_location("random_episode_cache", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    out = tmp_path / "held"
+    assert script.main(["--env", dmc_id("reacher_easy"), "--env-kwargs", '{"proprio": false, "episode_steps": 6}',
+                        "--episodes", "2", "--seed", "7", "--out", str(out)]) == 0
+    cache = EpisodeCache(out)
+    episodes = cache.episodes()
+    assert len(episodes) == 2 and cache.obs_spec.joint_dim == 0 and cache.action_spec.dim == 2
+    assert episodes[0]["joints"].shape == (7, 0) and episodes[0]["image"].shape == (7, 64, 64, 3)
+    obs, _ = envs.make(dmc_id("reacher_easy"), proprio=False).reset(seed=8)  # the second episode's seed
+    assert np.array_equal(obs["image"], episodes[1]["image"][0])
+
+
 @pytest.mark.parametrize("task", DMC_TASKS)
 def test_agent_smoke_run(task, tmp_path):
     """`mbrl-ros agent run --method mbrl` end to end on the task (pixels only): seed episode, train,

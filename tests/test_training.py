@@ -90,7 +90,7 @@ def test_trainer_rejects_bad_episodes(episodes):
     assert empty.train(1, progress=False)["loss/world_total"] > 0
 
 
-def test_train_and_evaluate_commands(tmp_path, episodes):
+def test_train_and_evaluate_commands(tmp_path, episodes, capsys):
     train_cache, held_cache = EpisodeCache(tmp_path / "train"), EpisodeCache(tmp_path / "held")
     unnamed = EpisodeCache(tmp_path / "unnamed")
     unnamed.add(episodes[:3], "train-key")
@@ -126,6 +126,12 @@ def test_train_and_evaluate_commands(tmp_path, episodes):
     assert strip.shape[0] == 2 * IMAGE and strip.shape[1] % IMAGE == 0 and strip.shape[2] == 3
     gif = imageio.mimread(out / "open_loop.gif")
     assert len(gif) == 26 and gif[0].shape[:2] == (IMAGE, 2 * IMAGE)
+
+    narrow = EpisodeCache(tmp_path / "narrow")  # one joint entry fewer than the model reads
+    narrow.add([{**ep, "joints": ep["joints"][:, :-1]} for ep in episodes[3:]], "narrow-key")
+    assert cli.main(["evaluate", "--checkpoint", str(run / "checkpoint.pt"), "--cache", str(narrow.root),
+                     "--out", str(tmp_path / "eval_narrow")]) == 1
+    assert "do not fit" in capsys.readouterr().err and not (tmp_path / "eval_narrow" / "metrics.json").exists()
 
     (tmp_path / "bad.pt").write_bytes(b"\x00" * 100)
     assert cli.main(["evaluate", "--checkpoint", str(tmp_path / "bad.pt"), "--cache", str(held_cache.root),

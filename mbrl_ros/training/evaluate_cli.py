@@ -51,6 +51,12 @@ def run(args: argparse.Namespace) -> int:
     if not episodes:
         print(f"mbrl-ros evaluate: no episodes in {cache.root}", file=sys.stderr)
         return 1
+    try:  # e.g. episodes recorded with joints a pixels-only model never read: say so before any work
+        for ep in episodes:
+            model.check_batch({key: value[None] for key, value in ep.items()})
+    except ValueError as exc:
+        print(f"mbrl-ros evaluate: the episodes in {cache.root} do not fit {args.checkpoint}: {exc}", file=sys.stderr)
+        return 1
     report = evaluate(model, episodes, horizons=args.horizons, out_dir=args.out)
     print(f"checkpoint {args.checkpoint} (step {payload['step']}), {len(episodes)} held-out episodes")
     print(format_table(report))
