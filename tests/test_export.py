@@ -49,8 +49,11 @@ def test_parity_single_steps_and_50_step_rollouts(published, model):
     store, result = published
     expected = {"initial_state", "filter_single", "filter_rollout_50", "step_single", "step_rollout_50",
                 "imagine_fused", "imagine_50", "plan_cem", "plan_mppi"}  # plan_*: the whole-plan graphs
-    assert set(result.parity) == expected
+    drift = {"fp32_drift_filter_rollout_50", "fp32_drift_step_rollout_50", "fp32_drift_imagine_50"}
+    assert set(result.parity) == expected | drift  # drift: torch fp32 vs fp64 on the same rollouts
     assert all(v <= TOL for v in result.parity.values()), result.parity
+    # an untrained tiny model amplifies no rounding: fp32 itself is ~1e-7 from fp64 along 50 steps
+    assert all(0 < result.parity[k] < 1e-5 for k in drift), result.parity
     # Measured again on the published files, fresh inputs, larger batch.
     again = measure_parity(model, load_bundle(store / result.version), steps=50, batch=8, seed=7)
     assert all(v <= TOL for v in again.values()), again
@@ -146,6 +149,15 @@ def test_free_running_rollouts_get_a_wider_bound_than_single_steps(published):
     for key, value in (("step_single", 1.2e-4), ("imagine_fused", 1.2e-4), ("step_rollout_50", 1.2e-3)):
         assert parity_failures(dict(result.parity, **{key: value}), TOL) == {key: value}
     assert list(parity_failures(dict(result.parity, imagine_50=float("nan")), TOL)) == ["imagine_50"]
+    # A model whose own fp32 rollout drifts 3e-4 from fp64 (a learnt swing-up) may differ from ONNX
+    # by up to 10x that on that rollout only; the single steps keep their bound, NaN drift adds nothing.
+    chaotic = dict(result.parity, fp32_drift_step_rollout_50=3e-4, step_rollout_50=2.9e-3)
+    assert parity_bounds(chaotic, TOL)["step_rollout_50"] == pytest.approx(3e-3)
+    assert parity_failures(chaotic, TOL) == {}
+    assert parity_failures(dict(chaotic, step_rollout_50=3.1e-3), TOL) == {"step_rollout_50": 3.1e-3}
+    assert parity_failures(dict(chaotic, fp32_drift_step_single=1.0, step_single=1e-3), TOL) == {"step_single": 1e-3}
+    assert parity_bounds(dict(chaotic, fp32_drift_step_rollout_50=float("nan")), TOL)["step_rollout_50"] == 10 * TOL
+    assert not any(k.startswith("fp32_drift_") for k in parity_bounds(chaotic, TOL))
 
 
 def test_manifest_content(published, model):
@@ -164,6 +176,7 @@ def test_manifest_content(published, model):
     assert WorldModelConfig.from_dict(raw["world_model_config"]) == model.config
     assert raw["has_value"] is True
     assert raw["parity"]["tolerance"] == TOL and raw["parity"]["rollout_tolerance"] == 10 * TOL
+    assert raw["parity"]["bounds"] == parity_bounds(result.parity, TOL)
     assert raw["parity"]["max_abs_diff"] == result.parity
     for name in ("filter", "step", "imagine"):
         entry = raw["graphs"][name]

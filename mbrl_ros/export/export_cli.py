@@ -76,7 +76,9 @@ def run(args: argparse.Namespace) -> int:
 
 def print_parity(report: dict, tol: float, stream) -> None:
     """One line per parity figure, with the bound it was held to."""
-    from mbrl_ros.export.parity import parity_bounds
+    from mbrl_ros.export.parity import DRIFT_PREFIX, parity_bounds
 
     for key, bound in parity_bounds(report, tol).items():
-        print(f"  {key:<20} {report[key]:.3e}  (bound {bound:g})", file=stream)
+        drift = report.get(DRIFT_PREFIX + key)
+        why = "" if drift is None else f"; torch fp32 vs fp64 {drift:.3e}"
+        print(f"  {key:<20} {report[key]:.3e}  (bound {bound:.3g}{why})", file=stream)

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from mbrl_ros.export.onnx_export import DEFAULT_FUSED_HORIZON, DEFAULT_PLAN_GRAPHS, write_bundle, write_manifest
-from mbrl_ros.export.parity import DEFAULT_TOL, ROLLOUT_FACTOR, check_parity
+from mbrl_ros.export.parity import DEFAULT_TOL, ROLLOUT_FACTOR, check_parity, parity_bounds
 from mbrl_ros.runtime.bundle import load_bundle
 from mbrl_ros.runtime.sessions import CPU, SessionConfig
 from mbrl_ros.fileio import atomic_write_text, fsync_path, fsync_tree
@@ -98,7 +98,7 @@ def export_to_store(wm, store: Path, fused_horizon: int = DEFAULT_FUSED_HORIZON,
             report = check_parity(reference if reference is not None else wm, bundle, tol=tol,
                                   steps=parity_steps)
             raw = dict(manifest.raw, parity={"tolerance": tol, "rollout_tolerance": tol * ROLLOUT_FACTOR,
-                                             "max_abs_diff": report})
+                                             "bounds": parity_bounds(report, tol), "max_abs_diff": report})
             write_manifest(tmp, raw)
             fsync_tree(tmp)
             os.rename(tmp, store / version)

@@ -173,7 +173,7 @@ class ImageEncoder(nn.Module):
         set_channels_last(self, True)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        x = image.to(torch.float32) / 255.0 - 0.5
+        x = image.to(self.net[0].weight.dtype) / 255.0 - 0.5  # float32; float64 in a parity reference copy
         x = x.permute(0, 3, 1, 2)  # NCHW shape, NHWC memory: channels-last as it comes
         if self.keypoints is None:
             return self.net(x).flatten(1)
