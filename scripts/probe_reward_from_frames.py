@@ -8,7 +8,8 @@ i.i.d. (batch 256) from the benchmark's training episodes, and prints the R^2 on
 training frames and on the held-out episodes as it goes. It bounds what the world
 model's reward head can reach from the same data: the reward is -distance(fingertip,
 target) (+1 within 3 cm), and the target is only in the image. Data: the caches that
-benchmarks/bench_training.py writes (runs/bench_training/data).
+benchmarks/bench_training.py writes (runs/bench_training/data); any folder holding a `train`
+cache and a held-out one works, e.g. a DMC run's episodes (docs/experiments/dmc.md).
 """
 from __future__ import annotations
 
@@ -48,7 +49,10 @@ def main(argv=None) -> int:
     train, heldout = frames("train"), frames(args.heldout)
     image_shape = tuple(train[0].shape[1:])
     encoder = ImageEncoder(image_shape, 16, args.keypoints, conv_features=not args.keypoints_only)
-    codec = JointCodec(train[1].shape[1], angle_joints=(0,))  # the reacher's shoulder is unlimited
+    # the angle joints the cache recorded (none for pixels-only DMC); the camera reacher's bench
+    # caches predate that record, and its shoulder (joint 0) is an unlimited hinge
+    spec = EpisodeCache(args.data / "train").obs_spec
+    codec = JointCodec(train[1].shape[1], angle_joints=spec.angle_joints if spec is not None else (0,))
     joint_mlp = mlp(codec.feature_dim, 64, 128, 2)
     head = mlp(encoder.out_dim + 64, 1, 128, 2)
     params = [*encoder.parameters(), *joint_mlp.parameters(), *head.parameters()]
