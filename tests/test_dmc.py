@@ -250,6 +250,18 @@ def test_agent_smoke_run(task, tmp_path):
     assert [r["frames"] for r in rows] == [0, 24, 48]
     assert all(np.isfinite(r["return_mean"]) for r in rows)
     assert (out / "models" / "CURRENT").exists()
+    if task == "reacher_easy":  # the run folder is what scripts/filter_reconstructions.py reads
+        import importlib.util
+
+        import imageio.v2 as imageio
+
+        path = Path(__file__).resolve().parents[1] / "scripts" / "filter_reconstructions.py"
+        spec = importlib.util.spec_from_file_location("filter_reconstructions", path)
+        script = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(script)
+        assert script.main(["--run", str(out), "--out", str(tmp_path / "filter.png"), "--scale", "1"]) == 0
+        strip = imageio.imread(tmp_path / "filter.png")  # real over reconstructed, per episode, step 1 only
+        assert strip.shape[1] == 64 and strip.shape[0] % 128 == 0 and strip.shape[0] >= 256
 
 
 @pytest.mark.slow
