@@ -217,14 +217,10 @@ def _agent_run(config: Path, out: Path, budget: int) -> subprocess.CompletedProc
 def test_random_episode_cache_holds_the_runs_observation(tmp_path):
     """scripts/random_episode_cache.py writes held-out episodes with the env kwargs a pixels-only run
     used (no joints, which bags cannot carry), the suite's rewards and episode seeds seed + i."""
-    import importlib.util
-
     from mbrl_ros.data.episodes import EpisodeCache
+    from tests.script_module import load_script
 
-    path = Path(__file__).resolve().parents[1] / "scripts" / "random_episode_cache.py"
-    spec = importlib.util.spec_from_file_location("random_episode_cache", path)
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = load_script("random_episode_cache")
     out = tmp_path / "held"
     assert script.main(["--env", dmc_id("reacher_easy"), "--env-kwargs", '{"proprio": false, "episode_steps": 6}',
                         "--episodes", "2", "--seed", "7", "--out", str(out)]) == 0
@@ -251,14 +247,11 @@ def test_agent_smoke_run(task, tmp_path):
     assert all(np.isfinite(r["return_mean"]) for r in rows)
     assert (out / "models" / "CURRENT").exists()
     if task == "reacher_easy":  # the run folder is what scripts/filter_reconstructions.py reads
-        import importlib.util
-
         import imageio.v2 as imageio
 
-        path = Path(__file__).resolve().parents[1] / "scripts" / "filter_reconstructions.py"
-        spec = importlib.util.spec_from_file_location("filter_reconstructions", path)
-        script = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(script)
+        from tests.script_module import load_script
+
+        script = load_script("filter_reconstructions")
         assert script.main(["--run", str(out), "--out", str(tmp_path / "filter.png"), "--scale", "1"]) == 0
         strip = imageio.imread(tmp_path / "filter.png")  # real over reconstructed, per episode, step 1 only
         assert strip.shape[1] == 64 and strip.shape[0] % 128 == 0 and strip.shape[0] >= 256

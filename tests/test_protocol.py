@@ -303,12 +303,9 @@ def _ci(metric):
 
 
 def _readme_rows_script():
-    import importlib.util
+    from tests.script_module import load_script
 
-    spec = importlib.util.spec_from_file_location("readme_rows", ROOT / "scripts" / "readme_rows.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("readme_rows")
 
 
 def test_readme_quotes_exactly_the_headline_rows_under_the_protocol():
