@@ -45,7 +45,7 @@ def main(argv=None) -> int:
     if not files:
         raise SystemExit(f"no episodes in {args.run / 'cache'}")
     returns = {f.name: float(load_episode(f)["reward"].sum()) for f in files}
-    names = args.episodes or list(dict.fromkeys([files[-1].name, files[-2].name, max(returns, key=returns.get)]))
+    names = args.episodes or list(dict.fromkeys([*(f.name for f in files[-2:][::-1]), max(returns, key=returns.get)]))
     print(f"{args.run} checkpoint at gradient step {payload['step']}; {len(files)} episodes, returns "
           + " ".join(f"{r:.0f}" for r in returns.values()))
     rows = []
