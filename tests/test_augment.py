@@ -115,14 +115,15 @@ def test_trainer_trains_on_augmented_windows_and_resumes_them(tmp_path):
     env = envs.make("mbrl_ros/Reacher2D-v0", image_size=16, episode_steps=25)
     episodes = [rollout_episode(env, random_policy(2), seed=i) for i in range(3)]
     env.close()
-    cfg = WorldModelConfig.preset("tiny", symmetry_augment="dihedral", frame_reward_scale=10.0)
+    cfg = WorldModelConfig.preset("tiny", symmetry_augment="dihedral", image_shift_pad=2, frame_reward_scale=10.0)
     trainer = Trainer.create(cfg, episodes, seed=1)
     trainer.train(2, progress=False, checkpoint_path=tmp_path / "ck.pt")
     expected = trainer.train_step()
     resumed = Trainer.resume(tmp_path / "ck.pt", episodes)
     assert resumed.augment is not None and resumed.train_step() == expected
     # switched off on resume (a training field), the same step trains on other windows
-    plain = Trainer.resume(tmp_path / "ck.pt", episodes, config_overrides={"symmetry_augment": "none"})
+    plain = Trainer.resume(tmp_path / "ck.pt", episodes, config_overrides={"symmetry_augment": "none",
+                                                                          "image_shift_pad": 0})
     assert plain.augment is None and plain.train_step()["loss/world_total"] != expected["loss/world_total"]
 
 
@@ -183,3 +184,36 @@ class _FixedAngle:
 
 def _turn(rot, joints: np.ndarray, theta: float) -> np.ndarray:
     return rot({"joints": joints[None]}, _FixedAngle(theta))["joints"][0]
+
+
+def test_random_shift_moves_each_window_by_one_offset_as_a_padded_crop():
+    """image_shift_pad (DrQ's shift): every frame of a window moves by the window's own offset, exactly
+    as padding by the border and cropping back; the joints and the rest of the batch are untouched."""
+    from mbrl_ros.data.augment import Compose, RandomShift, from_config
+    from mbrl_ros.spec import ObsSpec
+
+    rng = np.random.default_rng(0)
+    pad, image = 3, rng.integers(0, 256, (6, 4, 12, 12, 3), dtype=np.uint8)  # 6 windows of 4 frames
+    batch = {"image": image, "joints": rng.normal(size=(6, 4, 2)).astype(np.float32)}
+    out = RandomShift(pad, (12, 12, 3))(batch, np.random.default_rng(5))
+    assert out["joints"] is batch["joints"] and out["image"].dtype == np.uint8 and out["image"].shape == image.shape
+    padded = np.pad(image, [(0, 0), (0, 0), (pad, pad), (pad, pad), (0, 0)], mode="edge")
+    offsets = []
+    for i in range(6):  # find the one crop of window i that gives its shifted frames
+        found = [(dy, dx) for dy in range(2 * pad + 1) for dx in range(2 * pad + 1)
+                 if np.array_equal(out["image"][i], padded[i, :, dy:dy + 12, dx:dx + 12])]
+        assert len(found) == 1
+        offsets.append(found[0])
+    assert len(set(offsets)) > 1 and offsets != [(pad, pad)] * 6  # windows move apart, not all unshifted
+    frames = RandomShift(pad, (12, 12, 3))({"image": image[:, 0]}, np.random.default_rng(5))["image"]
+    np.testing.assert_array_equal(frames, out["image"][:, 0])  # an i.i.d. frame batch: one offset per frame
+
+    spec = ObsSpec(joint_dim=4, image_shape=(12, 12, 3))
+    assert from_config(WorldModelConfig.preset("tiny"), spec, 2) is None
+    assert isinstance(from_config(WorldModelConfig.preset("tiny", image_shift_pad=4), spec, 2), RandomShift)
+    both = from_config(WorldModelConfig.preset("tiny", image_shift_pad=4, symmetry_augment="rot90"), spec, 2)
+    assert isinstance(both, Compose) and [type(a).__name__ for a in both.augments] == ["PlanarSymmetry", "RandomShift"]
+    with pytest.raises(ValueError, match="observes no image"):
+        from_config(WorldModelConfig.preset("tiny", image_shift_pad=4), ObsSpec(joint_dim=4, image_shape=None), 2)
+    with pytest.raises(ValueError, match="image_shift_pad must be 0"):
+        WorldModelConfig.preset("tiny", image_shift_pad=-1)

@@ -25,6 +25,12 @@ the same idea with any angle: a turn by theta about the vertical axis rotates th
 the actions and the reward alone (gymnasium's Reacher-v5: joint 0's angle, the target
 position and the fingertip-to-target vector; tests/test_augment.py checks it against
 the env).
+
+For any camera robot, "image_shift_pad" (RandomShift) is the augmentation of DrQ (Kostrikov et
+al. 2020) and DrQ-v2: each window's images shifted by one random integer offset of up to that many
+pixels per axis (border replicated), the same over the window's time steps so that motion between
+frames is unchanged. It claims no symmetry of the scene, only that a few pixels of camera shift do
+not change the task; it composes with the symmetries above.
 """
 from __future__ import annotations
 
@@ -126,8 +132,40 @@ class StateRotation:
         return {**batch, "joints": out.astype(joints.dtype)}
 
 
-def from_config(config, obs_spec, action_dim: int):
-    """The augmentation a WorldModelConfig asks for (a callable(batch, rng) -> batch), or None when off."""
+class RandomShift:
+    """Shifts each window's images (or each frame of an i.i.d. frame batch) by one random offset."""
+
+    def __init__(self, pad: int, image_shape: Optional[tuple[int, ...]]):
+        if image_shape is None:
+            raise ValueError(f"image_shift_pad={pad} shifts camera images, but the model observes no image")
+        self.pad = int(pad)
+
+    def __call__(self, batch: dict[str, np.ndarray], rng: np.random.Generator) -> dict[str, np.ndarray]:
+        image, pad = batch["image"], self.pad
+        h, w = image.shape[-3:-1]
+        dy, dx = rng.integers(-pad, pad + 1, size=(2, len(image)))
+        out = np.empty_like(image)
+        for i in range(len(image)):  # one offset per window: its frames move together
+            # source rows/columns of the shifted image; clipping repeats the border, as a padded crop does
+            rows = np.clip(np.arange(h) + dy[i], 0, h - 1)
+            cols = np.clip(np.arange(w) + dx[i], 0, w - 1)
+            out[i] = image[i].take(rows, axis=-3).take(cols, axis=-2)
+        return {**batch, "image": out}
+
+
+class Compose:
+    """Several augmentations, applied in order."""
+
+    def __init__(self, *augments):
+        self.augments = augments
+
+    def __call__(self, batch: dict[str, np.ndarray], rng: np.random.Generator) -> dict[str, np.ndarray]:
+        for augment in self.augments:
+            batch = augment(batch, rng)
+        return batch
+
+
+def _symmetry(config, obs_spec, action_dim: int):
     mode = config.symmetry_augment
     if mode == "none":
         return None
@@ -135,3 +173,13 @@ def from_config(config, obs_spec, action_dim: int):
         return StateRotation(config.symmetry_angle_pairs, config.symmetry_vector_pairs, obs_spec.joint_dim,
                              obs_spec.image_shape)
     return PlanarSymmetry(mode, config.symmetry_base_joint, obs_spec.joint_dim, action_dim, obs_spec.image_shape)
+
+
+def from_config(config, obs_spec, action_dim: int):
+    """The augmentation a WorldModelConfig asks for (a callable(batch, rng) -> batch), or None when off."""
+    parts = [_symmetry(config, obs_spec, action_dim),
+             RandomShift(config.image_shift_pad, obs_spec.image_shape) if config.image_shift_pad > 0 else None]
+    parts = [part for part in parts if part is not None]
+    if not parts:
+        return None
+    return parts[0] if len(parts) == 1 else Compose(*parts)

@@ -62,6 +62,8 @@ class WorldModelConfig:
     symmetry_base_joint: int = 0
     symmetry_angle_pairs: tuple = ()
     symmetry_vector_pairs: tuple = ()
+    # DrQ's random shift of each training window's images by up to this many pixels (0 = off; data/augment.py)
+    image_shift_pad: int = 0
     cont_scale: float = 1.0
 
     # --- behaviour learning (actor + value on imagined rollouts) -------------
@@ -169,6 +171,8 @@ class WorldModelConfig:
         if self.symmetry_augment not in SYMMETRY_MODES:
             raise ValueError(f"WorldModelConfig.symmetry_augment must be one of {list(SYMMETRY_MODES)}, "
                              f"got {self.symmetry_augment!r}")
+        if not 0 <= int(self.image_shift_pad) <= 16:
+            raise ValueError(f"WorldModelConfig.image_shift_pad must be 0 (off) to 16 pixels, got {self.image_shift_pad}")
         if not self.train_reward and (self.train_actor or self.value_from == "real" or self.frame_reward_scale > 0):
             raise ValueError("WorldModelConfig.train_reward=False (data without a reward) cannot train an actor, a "
                              "value or the frame reward head: set train_actor=false, value_from=imagined, "
