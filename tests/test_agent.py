@@ -195,6 +195,32 @@ def test_agent_acts_through_the_controllers_control_loop(tmp_path, monkeypatch):
     assert {t[3] for t in evaluation} == {agent.store.current.version}  # and the update at 200
 
 
+def test_random_episode_every_alternates_random_and_planned_episodes(tmp_path, monkeypatch):
+    """mbrl.random_episode_every: 2: after the first model, every second training episode acts with the
+    random policy instead of the planner (exploration that does not depend on the model)."""
+    from mbrl_ros.agent.mbrl_loop import MBRLAgent
+    from mbrl_ros.runtime.control import ControlLoop
+
+    config = AgentConfig.load(write_config(
+        tmp_path, task={"env_id": "mbrl_ros/Reacher-v5", "env_kwargs": {"render_image": False, "episode_steps": 50}},
+        eval={"every": 200, "episodes": 1},
+        mbrl={"budget": 250, "seed_episodes": 2, "update_every": 50, "train_ratio": 0.1, "pretrain_steps": 20,
+              "absorbing_steps": 0, "random_episode_every": 2,
+              "planner_config": {"num_samples": 32, "num_elites": 8, "iterations": 1}}))
+    agent = MBRLAgent(config, 0, tmp_path / "run", progress=False)
+    planned, real_tick = [], ControlLoop.tick
+    monkeypatch.setattr(ControlLoop, "tick", lambda loop, now, obs: (
+        planned.append((loop, agent.episodes)), real_tick(loop, now, obs))[1])
+    randomly = []
+    agent.random.act = lambda obs, act=agent.random.act: (randomly.append(agent.episodes), act(obs))[1]
+    agent.run()
+    # episodes 0, 1: seed episodes; 2 planned; 3 random; 4 planned
+    assert sorted(set(randomly)) == [0, 1, 3] and len(randomly) == 150
+    assert sorted({episode for loop, episode in planned if loop is agent.explore.loop}) == [2, 4]
+    with pytest.raises(ValueError, match="random_episode_every must be >= 0"):
+        AgentConfig.load(write_config(tmp_path, mbrl={"random_episode_every": -1}))
+
+
 @pytest.mark.parametrize("method", ["sac", "ppo"])
 def test_sb3_baseline_same_cli_accounting_and_resume(tmp_path, method):
     """SB3 runs through `mbrl-ros agent run` on the same env, eval schedule and step/frame accounting,

@@ -78,6 +78,10 @@ class MBRLConfig:
     fused_horizon: int = 12                # exported imagine graph's length = the CEM/MPPI horizon (docs/planners.md)
     absorbing_steps: int = 0               # reward-0 steps appended after a real termination (training only)
     explore_noise: float = 0.3             # Gaussian std added to the planner's action while collecting
+    # Every n-th training episode after the first model acts with uniform random actions (0: never):
+    # exploration that does not depend on the model, so a model that is wrong about where reward is
+    # (a blind planner steers to the same wrong place) still sees new rewarded states (docs/experiments/dmc.md).
+    random_episode_every: int = 0
     # The world model's learning rate falls linearly with env steps from its config value (lr_model)
     # to this at the budget (None: constant). Early on a high rate learns fast from little data; late,
     # a high rate lets one update undo what the earlier ones learnt (docs/experiments/inverted_pendulum.md).
@@ -86,6 +90,8 @@ class MBRLConfig:
     threads: int = 1                       # torch threads (the machine is shared)
 
     def __post_init__(self):
+        if int(self.random_episode_every) < 0:
+            raise ValueError(f"mbrl.random_episode_every must be >= 0 (0: never), got {self.random_episode_every}")
         if self.lr_model_end is not None and not float(self.lr_model_end) > 0:
             raise ValueError(f"mbrl.lr_model_end must be > 0 (or left out for a constant rate), got {self.lr_model_end}")
         if self.lr_model_decay_steps is not None and not (int(self.lr_model_decay_steps) > 0 and self.lr_model_end is not None):

@@ -154,6 +154,13 @@ class MBRLAgent:
     def _control_loop(self, seed: int):
         return control_loop(self.store, self.m.planner, self.m.planner_config, seed, self.action_spec)
 
+    def random_episode(self) -> bool:
+        """Whether the next training episode acts randomly: before the first model, and every
+        `random_episode_every`-th episode after it (counted over the run's episodes, so a resumed
+        run keeps the same schedule)."""
+        every = int(self.m.random_episode_every)
+        return self.explore is None or (every > 0 and (self.episodes + 1) % every == 0)
+
     def model_learning_rate(self) -> float:
         """The world model's learning rate for the next training chunk (MBRLConfig.lr_model_end)."""
         start = self._world_model_config().lr_model
@@ -233,7 +240,7 @@ class MBRLAgent:
             if obs is None:  # new training episode
                 obs, _ = self.env.reset(seed=training_seed(self.seed, self.episodes))
                 recorder = EpisodeRecorder(obs, self.action_dim)
-                policy = self.explore if (self.explore is not None) else self.random
+                policy = self.random if self.random_episode() else self.explore
                 policy.reset()
             action = policy.act(obs)
             obs, reward, terminated, truncated, _ = self.env.step(action)
