@@ -30,6 +30,10 @@ def main(argv=None) -> int:
     parser.add_argument("--keypoints-only", action="store_true", help="no flattened conv features")
     parser.add_argument("--minutes", type=float, default=4.0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--shift", type=int, default=0,
+                        help="DrQ random shift of each training frame by up to this many pixels (0: none)")
+    parser.add_argument("--extra", action="append", default=[],
+                        help="another cache under --data whose episodes join the training frames (repeatable)")
     args = parser.parse_args(argv)
 
     import numpy as np
@@ -41,12 +45,14 @@ def main(argv=None) -> int:
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
 
-    def frames(name: str):
-        eps = EpisodeCache(args.data / name).episodes()
+    from mbrl_ros.agent.drq import random_shift
+
+    def frames(*names: str):
+        eps = [e for name in names for e in EpisodeCache(args.data / name).episodes()]
         cat = lambda key: torch.as_tensor(np.concatenate([e[key][1:] for e in eps]))  # noqa: E731 (step 0: no reward)
         return cat("image"), cat("joints"), cat("reward"), len(eps)
 
-    train, heldout = frames("train"), frames(args.heldout)
+    train, heldout = frames("train", *args.extra), frames(args.heldout)
     image_shape = tuple(train[0].shape[1:])
     encoder = ImageEncoder(image_shape, 16, args.keypoints, conv_features=not args.keypoints_only)
     # the angle joints the cache recorded (none for pixels-only DMC); the camera reacher's bench
@@ -69,11 +75,13 @@ def main(argv=None) -> int:
 
     print(f"command : {' '.join([Path(sys.executable).name, *sys.argv])}")
     print(f"data    : {train[3]} train episodes ({len(train[2])} frames), {heldout[3]} held-out ({args.heldout})")
-    print(f"encoder : keypoints={args.keypoints} conv_features={not args.keypoints_only}, batch 256 i.i.d. frames")
+    print(f"encoder : keypoints={args.keypoints} conv_features={not args.keypoints_only}, batch 256 i.i.d. frames, "
+          f"random shift {args.shift} px")
     start, step = time.perf_counter(), 0
     while time.perf_counter() - start < args.minutes * 60:
         idx = torch.randint(0, len(train[2]), (256,))
-        loss = ((predict(train[0][idx], train[1][idx]) - symlog(train[2][idx])) ** 2).mean()
+        images = random_shift(train[0][idx], args.shift, channels_first=False)
+        loss = ((predict(images, train[1][idx]) - symlog(train[2][idx])) ** 2).mean()
         opt.zero_grad()
         loss.backward()
         opt.step()
