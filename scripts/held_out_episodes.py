@@ -10,8 +10,9 @@ baselines alike, loses about the same on the held-out episodes, those episodes a
 harder; if ours loses more, the choice fitted the reported episodes. Only the final policies are
 kept in a run folder (ours: `models/CURRENT`, the bundle of the last evaluation; SB3:
 `model.zip` and `vecnormalize.pkl`), so this checks final returns, not the crossing points.
-The run folders' training state stays on the machine that ran them (only evals.csv and run.json
-are committed), so this runs where the runs were made.
+The run folders' training state stays on the machine that ran them (evals.csv and run.json are
+committed, and for a snapshotted run resume/, which `mbrl-ros agent run` restores first), so this
+runs where the runs were made or after a restore.
 """
 from __future__ import annotations
 

@@ -8,8 +8,9 @@
   drq.py         random-shift augmentation of SAC's sampled replay batches (sac_drq)
   protocol.py    the evaluation protocol's rules (docs/protocol.md): seed ranges, run.json record, refusals
   runlog.py      the run folder: evals.csv + run.json, resumable
+  snapshot.py    a model-based run's committable state (checkpoint + actions), restored by replay
   report.py      learning-curve plots, threshold tables, headline table with bootstrap intervals
-  agent_cli.py   `mbrl-ros agent run|report`
+  agent_cli.py   `mbrl-ros agent run|report|snapshot|expert`
 
 Submodules are imported on use: torch / SB3 only load for the method that runs.
 """

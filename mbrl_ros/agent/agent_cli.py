@@ -6,8 +6,11 @@
     mbrl-ros agent report --results results --out docs/
     mbrl-ros agent expert --config config/agent/reacher2d_camera.yaml   # reference line for the report
 
-A run folder that already holds evaluations is continued, not restarted. One whose
-training state is gone (only evals.csv/run.json are committed) is refused; `--restart`
+    mbrl-ros agent snapshot results/dmc_reacher_easy/mbrl/seed0   # keep a stopped run's state (resume/)
+
+A run folder that already holds evaluations is continued, not restarted. On a fresh clone a
+model-based run continues from its committed `resume/` snapshot (its episodes are replayed, see
+agent/snapshot.py); one whose training state is gone and has no snapshot is refused; `--restart`
 moves what it holds into <folder>/superseded-<time>/ and starts from zero.
 
 The protocol (docs/protocol.md): reported runs use seeds 0-99 and are evaluated on episodes 10^9 + i;
@@ -49,6 +52,10 @@ def register(parser: argparse.ArgumentParser) -> None:
     rep.add_argument("--out", type=Path, default=Path("docs"))
     rep.add_argument("--headline", type=Path, default=Path("config/agent/report/headline.yaml"),
                      help="the headline comparisons to tabulate first (skipped when the file is absent)")
+    snap = sub.add_parser("snapshot", help="keep a stopped model-based run's training state in <folder>/resume/ "
+                          "(a few MB, committed with evals.csv); `agent run` on a fresh clone restores it",
+                          formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    snap.add_argument("folder", type=Path, help="the run folder, e.g. results/dmc_reacher_easy/mbrl/seed0")
     exp = sub.add_parser("expert", help="score the env's scripted expert on the evaluation episodes "
                          "(results/<task>/expert.json; the report draws it beside the learners)",
                          formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -70,6 +77,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {path}")
         return 0
 
+    if args.action == "snapshot":
+        return take_snapshot(args.folder)
     from mbrl_ros.agent.config import AgentConfig
     from mbrl_ros.agent.protocol import check_seed, violations
     from mbrl_ros.agent.runlog import RunNotContinuable
@@ -109,6 +118,18 @@ def run(args: argparse.Namespace) -> int:
     if last:
         print(f"{config.name} {args.method} seed{args.seed}: {last['env_steps']} env steps "
               f"({last['frames']} frames), eval return {last['return_mean']:.2f}, wall {log.wall_s():.0f} s -> {out}")
+    return 0
+
+
+def take_snapshot(folder: Path) -> int:
+    from mbrl_ros.agent import snapshot
+
+    try:
+        manifest = snapshot.take(folder)
+    except snapshot.SnapshotError as exc:
+        print(f"mbrl-ros agent snapshot: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {snapshot.describe(manifest)}")
     return 0
 
 

@@ -21,6 +21,7 @@ from typing import Optional
 import numpy as np
 from tqdm import tqdm
 
+from mbrl_ros.agent import snapshot
 from mbrl_ros.agent.common import (ControlPolicy, Policy, RandomPolicy, control_loop, evaluate, evaluation_policy,
                                    frame_skip, make_env, training_seed)
 from mbrl_ros.agent.config import AgentConfig
@@ -91,6 +92,9 @@ class MBRLAgent:
         self.state_path = self.out / "state.json"
         if restart:
             supersede_run_folder(self.out)
+        # A fresh clone of a run that was snapshotted (resume/, docs/dmc.md): rebuild its training
+        # state by replaying the kept actions before anything reads it.
+        restored = snapshot.restore_if_needed(self.out, lambda: make_env(config), self.seed, progress)
         state = json.loads(self.state_path.read_text()) if self.state_path.exists() else {}
         check_continuable(self.out, self._training_state(state))
         torch.set_num_threads(max(1, self.m.threads))
@@ -100,6 +104,8 @@ class MBRLAgent:
         self.action_spec = self.env.unwrapped.action_spec
         self.obs_spec = self.env.unwrapped.obs_spec
         self.log = RunLog(self.out, config.run_meta("mbrl", self.seed, self.frame_skip))
+        if restored:
+            self.log.update(restores=[*self.log.meta.get("restores", []), restored])
         self.cache = EpisodeCache(self.out / "cache")
         self.env_steps = int(state.get("env_steps", 0))
         self.episodes = int(state.get("episodes", 0))
@@ -115,6 +121,11 @@ class MBRLAgent:
             self.trainer = Trainer.resume(self.checkpoint, self._training_view(self.cache.episodes()), log_dir=None,
                                           action_spec=self.action_spec)
             self._open_store()
+            if self.store.current is None:  # restored from a snapshot, which keeps no bundles
+                # The export draws random test inputs; forking keeps the restored torch RNG where a
+                # resume of the original folder (which exports nothing) has it.
+                with torch.random.fork_rng():
+                    self._publish()
 
     def _training_state(self, state: dict) -> list[Path]:
         """The files a continued run needs, given its state.json (see runlog.check_continuable)."""
@@ -172,7 +183,6 @@ class MBRLAgent:
 
     def _train_and_publish(self, steps: int) -> None:
         """`steps` gradient steps, then export + publish a bundle and swap the planner onto it."""
-        from mbrl_ros.export import ParityError, export_to_store
         from mbrl_ros.training.trainer import Trainer
 
         if self.trainer is None:
@@ -188,6 +198,12 @@ class MBRLAgent:
         # state.json that describes it: a resumed run trains on from the model `last_update` names.
         self.trainer.save(self.checkpoint)
         self._save_state()
+        self._publish()
+
+    def _publish(self) -> None:
+        """Export the trainer's model as a bundle and swap the planner onto it."""
+        from mbrl_ros.export import ParityError, export_to_store
+
         try:
             export_to_store(self.trainer.model, self.out / "models", fused_horizon=self.m.fused_horizon,
                             training_step=self.trainer.step, action_spec=self.action_spec, keep=2)

@@ -10,7 +10,8 @@ folder that `RunLog` reopens: the finished evaluations are kept and the run
 continues from the method's own checkpoint (see mbrl_loop / baselines).
 
 Only the two small files are committed to the repository; the training state
-(checkpoint, replay data) is not. A folder whose evaluations survived but whose
+(checkpoint, replay data) is not, except a model-based run's compact `resume/` snapshot
+(agent/snapshot.py), which `MBRLAgent` restores before anything here reads the folder. A folder whose evaluations survived but whose
 training state did not cannot be continued: `check_continuable` refuses it
 rather than start from zero and append a second learning curve onto the first,
 and `supersede_run_folder` moves everything it held aside so a fresh run loses nothing.
@@ -112,7 +113,7 @@ class RunLog:
         meta = self._protocol_across_sessions(meta, old)
         # Wall clock accumulates over resumed sessions; the first session's machine is kept, and so
         # is how far the run got, until this session records more. The config is this session's.
-        kept = ("wall_s", "sessions", "machine", "export_refusals", "env_steps", "frames")
+        kept = ("wall_s", "sessions", "machine", "export_refusals", "env_steps", "frames", "restores")
         self.meta = {**meta, **{k: old[k] for k in kept if k in old}}
         self.meta.setdefault("wall_s", 0.0)
         self.meta["sessions"] = int(self.meta.get("sessions", 0)) + 1
