@@ -221,8 +221,12 @@ def test_logger_crash_is_respawned_and_control_never_stops_but_a_controller_cras
             gap = _max_gap(commands, kill_at, recovered_at)
             baseline_gap = max(baseline_gap, _max_gap(commands, recovered_at, time.monotonic()))
             # Control never stopped: commands all through the crash and the restart, with no gap the
-            # restart caused (beyond ~2 control periods, or what this machine showed anyway).
-            assert gap <= max(2.5 * period, 1.5 * baseline_gap), \
+            # restart caused beyond 4 control periods (200 ms, well inside the robot's 0.5 s command
+            # watchdog, config/ros/sim.yaml) or what this machine showed anyway. Starting the new
+            # logger's Python on a 2-core machine has delayed one tick by up to ~140 ms (2.5 periods
+            # was too tight once in ~30 runs); a stalled stream, such as the 1-1.7 s of the SHM
+            # transport in the docstring, is far outside it.
+            assert gap <= max(4 * period, 1.5 * baseline_gap), \
                 f"longest command gap {gap * 1e3:.0f} ms over the {recovered_at - kill_at:.1f} s of crash and " \
                 f"restart, {baseline_gap * 1e3:.0f} ms over the 8 s before and the 5 s after"
             assert proc.poll() is None, tail()
