@@ -10,29 +10,25 @@ acting would be shifted too. Acting and evaluation see the images unchanged.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from stable_baselines3.common.buffers import DictReplayBuffer
 from stable_baselines3.common.preprocessing import is_image_space, is_image_space_channels_first
 from stable_baselines3.common.type_aliases import DictReplayBufferSamples
+
+from mbrl_ros.data.augment import shift_images
 
 
 def random_shift(images: torch.Tensor, pad: int, channels_first: bool = True,
                  generator: torch.Generator | None = None) -> torch.Tensor:
     """Each image of the batch shifted by its own integer offset in [-pad, pad] per axis (border
-    replicated), same shape and dtype."""
+    replicated; data/augment.shift_images, the world model's shift), same shape, dtype and device."""
     if pad <= 0:
         return images
-    x = images if channels_first else images.permute(0, 3, 1, 2)
-    n, c, h, w = x.shape
-    padded = F.pad(x.float(), (pad, pad, pad, pad), mode="replicate")
-    dy = torch.randint(0, 2 * pad + 1, (n,), generator=generator, device=x.device)
-    dx = torch.randint(0, 2 * pad + 1, (n,), generator=generator, device=x.device)
-    rows = (dy[:, None] + torch.arange(h, device=x.device))[:, None, :, None]
-    cols = (dx[:, None] + torch.arange(w, device=x.device))[:, None, None, :]
-    out = padded[torch.arange(n, device=x.device)[:, None, None, None],
-                 torch.arange(c, device=x.device)[None, :, None, None], rows, cols]
-    out = out.to(images.dtype)
-    return out if channels_first else out.permute(0, 2, 3, 1)
+    n = images.shape[0]
+    dy = torch.randint(0, 2 * pad + 1, (n,), generator=generator) - pad
+    dx = torch.randint(0, 2 * pad + 1, (n,), generator=generator) - pad
+    hwc = images.permute(0, 2, 3, 1) if channels_first else images
+    out = torch.from_numpy(shift_images(hwc.cpu().numpy(), dy.numpy(), dx.numpy())).to(images.device)
+    return out.permute(0, 3, 1, 2) if channels_first else out
 
 
 class RandomShiftReplayBuffer(DictReplayBuffer):

@@ -142,15 +142,21 @@ class RandomShift:
 
     def __call__(self, batch: dict[str, np.ndarray], rng: np.random.Generator) -> dict[str, np.ndarray]:
         image, pad = batch["image"], self.pad
-        h, w = image.shape[-3:-1]
         dy, dx = rng.integers(-pad, pad + 1, size=(2, len(image)))
-        out = np.empty_like(image)
-        for i in range(len(image)):  # one offset per window: its frames move together
-            # source rows/columns of the shifted image; clipping repeats the border, as a padded crop does
-            rows = np.clip(np.arange(h) + dy[i], 0, h - 1)
-            cols = np.clip(np.arange(w) + dx[i], 0, w - 1)
-            out[i] = image[i].take(rows, axis=-3).take(cols, axis=-2)
-        return {**batch, "image": out}
+        return {**batch, "image": shift_images(image, dy, dx)}
+
+
+def shift_images(images: np.ndarray, dy: np.ndarray, dx: np.ndarray) -> np.ndarray:
+    """`images[i]` ([..., H, W, C]: one frame or a window of frames) shifted by (dy[i], dx[i]) pixels,
+    the border repeated: a crop at offset (pad + dy, pad + dx) of the image padded by `pad` with
+    its edge pixels, as DrQ does it. The one implementation of the shift (agent/drq.py uses it too)."""
+    h, w = images.shape[-3:-1]
+    out = np.empty_like(images)
+    for i in range(len(images)):  # one offset per item: a window's frames move together
+        rows = np.clip(np.arange(h) + int(dy[i]), 0, h - 1)  # source rows/columns; clipping repeats the border
+        cols = np.clip(np.arange(w) + int(dx[i]), 0, w - 1)
+        out[i] = images[i].take(rows, axis=-3).take(cols, axis=-2)
+    return out
 
 
 class Compose:
