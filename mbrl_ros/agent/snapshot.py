@@ -203,6 +203,9 @@ def restore(folder: Path, make_env: Callable, run_seed: int, progress: bool = Tr
     obs_spec = ObsSpec.from_dict(manifest["obs_spec"]) if manifest.get("obs_spec") else None
     action_spec = ActionSpec.from_dict(manifest["action_spec"]) if manifest.get("action_spec") else None
     redrawn = 0
+    # a warning so that it shows with --no-progress too: the replay takes minutes
+    log.warning("restoring %s from its snapshot: replaying %d episodes (%d agent steps)", folder, len(lengths),
+                int(lengths.sum()))
     bar = tqdm(total=int(lengths.sum()), desc="restore: replaying episodes", unit="step", disable=not progress)
     for i, (length, seed) in enumerate(zip(lengths, seeds)):
         ep_actions = actions[starts[i]:starts[i + 1]]
