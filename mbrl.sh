@@ -30,7 +30,7 @@ setup() {
   # torch first and pinned, so nothing later resolves a CUDA build.
   "$VENV/bin/python" -m pip install --quiet torch==2.13.0
   "$VENV/bin/python" -m pip install --quiet -r requirements/base.txt -r requirements/train.txt \
-    -r requirements/ros-pypi.txt -r requirements/dev.txt
+    -r requirements/ros-pypi.txt -r requirements/dev.txt -c requirements/constraints.txt
   "$VENV/bin/python" -m pip install --quiet --no-deps -e .
   echo "$want" > "$stamp"
 }

@@ -67,8 +67,11 @@ def test_a_fresh_clone_continues_exactly_as_the_original_folder(stopped_run, tmp
         assert (original / "cache" / name).read_bytes() == (clone / "cache" / name).read_bytes(), name
     rows = [line.split(",")[:5] for line in (original / "evals.csv").read_text().splitlines()]
     assert rows == [line.split(",")[:5] for line in (clone / "evals.csv").read_text().splitlines()]
-    restores = json.loads((clone / "run.json").read_text())["restores"]
-    assert restores[0]["env_steps"] == 24 and restores[0]["episodes_rerendered"] == 0
+    meta = json.loads((clone / "run.json").read_text())
+    assert meta["restores"][0]["env_steps"] == 24 and meta["restores"][0]["episodes_rerendered"] == 0
+    from importlib.metadata import version
+
+    assert meta["machine"]["versions"]["mujoco"] == version("mujoco")  # what decided the numbers
 
 
 def _restore(config, folder):

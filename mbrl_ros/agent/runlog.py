@@ -36,13 +36,26 @@ FIELDS = ("env_steps", "frames", "return_mean", "return_std", "returns", "wall_s
 
 
 def machine() -> dict:
-    """What the run ran on (docs/results.md quotes it)."""
+    """What the run ran on (docs/results.md quotes it), with the versions that decide its numbers."""
     try:
         load = os.getloadavg()[0]
     except OSError:
         load = float("nan")
     return {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-            "python": platform.python_version(), "load_1min_at_start": round(load, 2)}
+            "python": platform.python_version(), "load_1min_at_start": round(load, 2), "versions": versions()}
+
+
+def versions() -> dict:
+    """Installed versions of the libraries that decide a run's numbers (requirements/constraints.txt)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for name in ("mujoco", "dm-control", "onnxruntime", "numpy", "torch", "gymnasium", "stable-baselines3"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = None
+    return out
 
 
 def read_evals(path: Path) -> list[dict]:

@@ -33,7 +33,7 @@ from typing import Callable, Optional
 import numpy as np
 from tqdm import tqdm
 
-from mbrl_ros.agent.runlog import RunNotContinuable, read_evals
+from mbrl_ros.agent.runlog import RunNotContinuable, read_evals, versions
 from mbrl_ros.fileio import atomic_write_bytes
 
 log = logging.getLogger(__name__)
@@ -57,19 +57,6 @@ def digest(array: np.ndarray) -> str:
     h = hashlib.sha256(f"{array.dtype.str}{array.shape}".encode())
     h.update(np.ascontiguousarray(array).tobytes())
     return h.hexdigest()
-
-
-def versions() -> dict:
-    """The libraries whose builds decide whether a replay reproduces the episodes."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {}
-    for name in ("mujoco", "dm-control", "numpy", "torch", "gymnasium"):
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            out[name] = None
-    return out
 
 
 def has_snapshot(folder: Path) -> bool:
