@@ -41,8 +41,27 @@ def machine() -> dict:
         load = os.getloadavg()[0]
     except OSError:
         load = float("nan")
-    return {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+    return {"cpu": platform.processor() or platform.machine(), "cpu_model": cpu_model(), "cores": os.cpu_count(),
             "python": platform.python_version(), "load_1min_at_start": round(load, 2), "versions": versions()}
+
+
+def cpu_model() -> str:
+    """The CPU's model name and family/model numbers, with AVX-512 if present: float kernels (oneDNN,
+    ONNX Runtime) pick code paths by CPU, so the same seed gives bit-identical runs only on the same kind."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.machine()
+    fields = {}
+    for line in info.splitlines():
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
+        if not line.strip():
+            break
+    flags = fields.get("flags", "").split()
+    simd = "avx512f" if "avx512f" in flags else "avx2" if "avx2" in flags else "no avx2"
+    return (f"{fields.get('model name', platform.machine())} (family {fields.get('cpu family', '?')} model "
+            f"{fields.get('model', '?')}, {simd})")
 
 
 def versions() -> dict:
