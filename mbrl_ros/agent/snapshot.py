@@ -67,7 +67,7 @@ def has_snapshot(folder: Path) -> bool:
 def take(folder: Path) -> Path:
     """Write `<folder>/resume/` from a stopped run folder; returns the manifest's path."""
     from mbrl_ros.agent.common import training_seed
-    from mbrl_ros.data.episodes import EpisodeCache
+    from mbrl_ros.data.episodes import EpisodeCache, load_episode
 
     folder = Path(folder)
     state = _read_json(folder / "state.json", "the run's state")
@@ -84,12 +84,10 @@ def take(folder: Path) -> Path:
     seed, episodes = int(meta["seed"]), int(state["episodes"])
     cache = EpisodeCache(folder / "cache")
     files = _episode_files(cache, episodes, folder)
-    rows = [r for r in read_evals(folder / "evals.csv")]
+    rows = read_evals(folder / "evals.csv")
     if rows and rows[-1]["env_steps"] > int(state["env_steps"]):
         raise SnapshotError(f"{folder}: evals.csv has a row at {rows[-1]['env_steps']} env steps, past the "
                             f"{state['env_steps']} of state.json: is the run still running? Stop it first")
-    from mbrl_ros.data.episodes import load_episode
-
     lengths, seeds, actions, rewards, digests = [], [], [], [], []
     for i, path in enumerate(tqdm(files, desc="snapshot: episodes", unit="ep", leave=False)):
         ep = load_episode(path)
@@ -112,7 +110,8 @@ def take(folder: Path) -> Path:
                 "env_steps": int(state["env_steps"]), "evals_rows": len(rows),
                 "checkpoint": {"sha256": hashlib.sha256(raw).hexdigest(), "bytes": len(raw),
                                "packed_bytes": len(packed)},
-                "obs_spec": cache._index.get("obs_spec"), "action_spec": cache._index.get("action_spec"),
+                "obs_spec": cache.obs_spec.to_dict() if cache.obs_spec else None,
+                "action_spec": cache.action_spec.to_dict() if cache.action_spec else None,
                 "versions": versions()}
     atomic_write_bytes(out / MANIFEST, json.dumps(manifest, indent=1).encode())
     return out / MANIFEST
