@@ -11,8 +11,8 @@ continues from the method's own checkpoint (see mbrl_loop / baselines).
 
 Only the two small files are committed to the repository; the training state
 (checkpoint, replay data) is not, except a model-based run's compact `resume/` snapshot
-(agent/snapshot.py), which `MBRLAgent` restores before anything here reads the folder. A folder whose evaluations survived but whose
-training state did not cannot be continued: `check_continuable` refuses it
+(agent/snapshot.py), which `MBRLAgent` restores before anything here reads the folder. A
+folder whose evaluations survived but whose training state did not cannot be continued: `check_continuable` refuses it
 rather than start from zero and append a second learning curve onto the first,
 and `supersede_run_folder` moves everything it held aside so a fresh run loses nothing.
 """

@@ -121,7 +121,7 @@ def _episode_files(cache, episodes: int, folder: Path) -> list[Path]:
     """The cache files of training episodes 0..episodes-1, in order (episodes past state.json's
     count belong to no saved state: a run stopped between writing an episode and its state)."""
     by_index = {}
-    for key, source in cache._index["sources"].items():
+    for key, source in cache.sources.items():
         match = EPISODE_KEY.match(key)
         if not match or len(source["episodes"]) != 1:
             raise SnapshotError(f"{folder}: the episode cache holds source {key!r}, which is not one of the "
@@ -154,7 +154,7 @@ def _read_json(path: Path, what: str) -> dict:
 # ---------------------------------------------------------------------------------- restore
 def restore(folder: Path, make_env: Callable, run_seed: int, progress: bool = True) -> dict:
     """Rebuild checkpoint.pt, cache/ and state.json of `folder` from its `resume/`, replaying every
-    episode in a fresh env from `make_env()`; returns a record for run.json ("restored").
+    episode in a fresh env from `make_env()`; returns a record for run.json's "restores".
 
     Refuses (SnapshotError) a snapshot of another seed, one older than the folder's evals.csv, and
     any replay whose rewards, joints or termination differ from what was collected.

@@ -106,6 +106,11 @@ class EpisodeCache:
         return key in self._index["sources"]
 
     @property
+    def sources(self) -> dict:
+        """Source key -> its index record ({"name", "episodes": [file names], ...}), in ingest order."""
+        return dict(self._index["sources"])
+
+    @property
     def obs_spec(self):
         """The ObsSpec recorded with the episodes (joint names, angle joints), or None if none was."""
         from mbrl_ros.spec import ObsSpec
