@@ -26,32 +26,10 @@ from mbrl_ros.agent.common import (ControlPolicy, Policy, RandomPolicy, control_
                                    frame_skip, make_env, training_seed)
 from mbrl_ros.agent.config import AgentConfig
 from mbrl_ros.agent.runlog import RunLog, check_continuable, supersede_run_folder
-from mbrl_ros.data.episodes import EpisodeCache, validate_episode
+from mbrl_ros.data.episodes import EpisodeCache, EpisodeRecorder, validate_episode
 from mbrl_ros.fileio import atomic_write_bytes
 
 log = logging.getLogger(__name__)
-
-
-class EpisodeRecorder:
-    """Builds one Episode (docs/DESIGN.md convention) step by step."""
-
-    def __init__(self, obs: dict, action_dim: int):
-        self.steps = {k: [] for k in ("joints", "action", "reward", "is_first", "is_terminal")}
-        if "image" in obs:
-            self.steps["image"] = []
-        self.add(obs, np.zeros(action_dim, np.float32), 0.0, first=True, terminal=False)
-
-    def add(self, obs: dict, action, reward: float, first: bool = False, terminal: bool = False) -> None:
-        for key in ("image", "joints"):
-            if key in self.steps:
-                self.steps[key].append(np.asarray(obs[key]))
-        self.steps["action"].append(np.asarray(action, np.float32))
-        self.steps["reward"].append(np.float32(reward))
-        self.steps["is_first"].append(first)
-        self.steps["is_terminal"].append(bool(terminal))
-
-    def episode(self) -> dict:
-        return validate_episode({k: np.stack(v) for k, v in self.steps.items()})
 
 
 def with_absorbing_steps(ep: dict, steps: int, rng: np.random.Generator) -> dict:

@@ -34,6 +34,7 @@ import numpy as np
 from tqdm import tqdm
 
 from mbrl_ros.agent.runlog import RunNotContinuable, read_evals, versions
+from mbrl_ros.data.episodes import EpisodeCache, EpisodeRecorder, load_episode
 from mbrl_ros.fileio import atomic_write_bytes
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,6 @@ def has_snapshot(folder: Path) -> bool:
 def take(folder: Path) -> Path:
     """Write `<folder>/resume/` from a stopped run folder; returns the manifest's path."""
     from mbrl_ros.agent.common import training_seed
-    from mbrl_ros.data.episodes import EpisodeCache, load_episode
 
     folder = Path(folder)
     state = _read_json(folder / "state.json", "the run's state")
@@ -159,8 +159,6 @@ def restore(folder: Path, make_env: Callable, run_seed: int, progress: bool = Tr
     Refuses (SnapshotError) a snapshot of another seed, one older than the folder's evals.csv, and
     any replay whose rewards, joints or termination differ from what was collected.
     """
-    from mbrl_ros.agent.mbrl_loop import EpisodeRecorder
-    from mbrl_ros.data.episodes import EpisodeCache
     from mbrl_ros.spec import ActionSpec, ObsSpec
 
     folder = Path(folder)
@@ -195,7 +193,7 @@ def restore(folder: Path, make_env: Callable, run_seed: int, progress: bool = Tr
     bar = tqdm(total=int(lengths.sum()), desc="restore: replaying episodes", unit="step", disable=not progress)
     for i, (length, seed) in enumerate(zip(lengths, seeds)):
         ep_actions = actions[starts[i]:starts[i + 1]]
-        episode = _replay(env, int(seed), ep_actions, EpisodeRecorder)
+        episode = _replay(env, int(seed), ep_actions)
         got = {k: digest(v) for k, v in sorted(episode.items())}
         bad = [k for k in digests[i] if got.get(k) != digests[i][k]]
         if any(k in EXACT_KEYS for k in bad) or set(got) != set(digests[i]):
@@ -217,11 +215,11 @@ def restore(folder: Path, make_env: Callable, run_seed: int, progress: bool = Tr
             "episodes_rerendered": redrawn, "snapshot_versions": manifest["versions"], "versions": versions()}
 
 
-def _replay(env, seed: int, actions: np.ndarray, recorder_cls) -> dict:
+def _replay(env, seed: int, actions: np.ndarray) -> dict:
     """One episode: reset with `seed`, then step the recorded actions (row 0 is the reset's zero
     action, as the recorder writes it)."""
     obs, _ = env.reset(seed=seed)
-    recorder = recorder_cls(obs, actions.shape[1])
+    recorder = EpisodeRecorder(obs, actions.shape[1])
     for action in actions[1:]:
         obs, reward, terminated, truncated, _ = env.step(action)
         recorder.add(obs, action, reward, terminal=terminated)

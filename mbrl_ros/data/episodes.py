@@ -257,6 +257,28 @@ class SequenceSampler:
         return out
 
 
+class EpisodeRecorder:
+    """Builds one Episode (docs/DESIGN.md convention) step by step."""
+
+    def __init__(self, obs: dict, action_dim: int):
+        self.steps = {k: [] for k in ("joints", "action", "reward", "is_first", "is_terminal")}
+        if "image" in obs:
+            self.steps["image"] = []
+        self.add(obs, np.zeros(action_dim, np.float32), 0.0, first=True, terminal=False)
+
+    def add(self, obs: dict, action, reward: float, first: bool = False, terminal: bool = False) -> None:
+        for key in ("image", "joints"):
+            if key in self.steps:
+                self.steps[key].append(np.asarray(obs[key]))
+        self.steps["action"].append(np.asarray(action, np.float32))
+        self.steps["reward"].append(np.float32(reward))
+        self.steps["is_first"].append(first)
+        self.steps["is_terminal"].append(bool(terminal))
+
+    def episode(self) -> Episode:
+        return validate_episode({k: np.stack(v) for k, v in self.steps.items()})
+
+
 def rollout_episode(env, policy: Callable[[dict, np.random.Generator], np.ndarray], seed: int,
                     max_steps: Optional[int] = None) -> Episode:
     """Run one episode of a gymnasium env with dict observations into an Episode.
@@ -265,30 +287,16 @@ def rollout_episode(env, policy: Callable[[dict, np.random.Generator], np.ndarra
     """
     rng = np.random.default_rng(seed)
     obs, _ = env.reset(seed=seed)
-    action_dim = env.action_space.shape[0]
-    steps = {k: [] for k in ("joints", "action", "reward", "is_first", "is_terminal")}
-    if "image" in obs:
-        steps["image"] = []
-
-    def record(o, a, r, first, terminal):
-        for key in ("image", "joints"):
-            if key in steps:
-                steps[key].append(np.asarray(o[key]))
-        steps["action"].append(np.asarray(a, np.float32))
-        steps["reward"].append(np.float32(r))
-        steps["is_first"].append(first)
-        steps["is_terminal"].append(terminal)
-
-    record(obs, np.zeros(action_dim, np.float32), 0.0, True, False)
+    recorder = EpisodeRecorder(obs, env.action_space.shape[0])
     t = 0
     while max_steps is None or t < max_steps:
         action = np.asarray(policy(obs, rng), np.float32)
         obs, reward, terminated, truncated, _ = env.step(action)
-        record(obs, action, reward, False, bool(terminated))
+        recorder.add(obs, action, reward, terminal=bool(terminated))
         t += 1
         if terminated or truncated:
             break
-    return validate_episode({k: np.stack(v) for k, v in steps.items()})
+    return recorder.episode()
 
 
 def random_policy(action_dim: int) -> Callable[[dict, np.random.Generator], np.ndarray]:
