@@ -20,11 +20,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from mbrl_ros.data.collect_cli import env_kwargs_json  # noqa: E402
+
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--env", required=True, help="env id from mbrl_ros.envs")
-    p.add_argument("--env-kwargs", type=json.loads, default={}, help="JSON, as a run config's task.env_kwargs")
+    p.add_argument("--env-kwargs", type=env_kwargs_json, default={}, help="JSON, as a run config's task.env_kwargs")
     p.add_argument("--episodes", type=int, default=10)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, required=True, help="episode cache folder (created)")

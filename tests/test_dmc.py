@@ -4,6 +4,7 @@ The suite itself is the reference: same seed and actions -> the package env's re
 step is exactly the sum of the suite's rewards over the action repeat, every frame of a full
 1000-frame episode. Then the sim node's core (SimLoop) and the real sim node process run them.
 """
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -230,6 +231,32 @@ def test_random_episode_cache_holds_the_runs_observation(tmp_path):
     assert episodes[0]["joints"].shape == (7, 0) and episodes[0]["image"].shape == (7, 64, 64, 3)
     obs, _ = envs.make(dmc_id("reacher_easy"), proprio=False).reset(seed=8)  # the second episode's seed
     assert np.array_equal(obs["image"], episodes[1]["image"][0])
+
+
+def test_collect_records_a_dmc_task_into_bags(tmp_path):
+    """`mbrl-ros collect --env-kwargs` on a DMC task: the ingested bag holds the rollout the package env
+    gives for the same kwargs and seeds (the suite's rewards, action repeat 2); pixels only is refused."""
+    from mbrl_ros.cli import main
+    from mbrl_ros.data.bags import IngestConfig, ingest_bags
+    from mbrl_ros.data.episodes import EpisodeCache, random_policy, rollout_episode
+    from tests.test_bags import assert_episodes_equal
+
+    out, kwargs = tmp_path / "bags", {"action_repeat": 2, "episode_steps": 8}
+    assert main(["collect", "--env", dmc_id("cartpole_swingup"), "--env-kwargs", json.dumps(kwargs), "--episodes", "2",
+                 "--seed", "5", "--image-size", "32", "--out", str(out)]) == 0
+    config = IngestConfig.from_yaml(out / "ingest.yaml")
+    assert config.control_rate_hz == pytest.approx(50.0)  # the suite's 0.01 s control step x repeat 2
+    cache = EpisodeCache(tmp_path / "cache")
+    assert ingest_bags([out], cache, config).errors == []
+    env = envs.make(dmc_id("cartpole_swingup"), image_size=32, **kwargs)
+    expected = [rollout_episode(env, random_policy(1), seed=5 + i) for i in range(2)]
+    env.close()
+    assert_episodes_equal(cache.episodes(), expected)
+    assert all(e["reward"][1:].min() > 0 for e in expected)  # a dense reward: real values were compared
+    with pytest.raises(SystemExit, match="observes no joints"):
+        main(["collect", "--env", dmc_id("reacher_easy"), "--env-kwargs", '{"proprio": false}', "--episodes", "1",
+              "--out", str(tmp_path / "none")])
+    assert not (tmp_path / "none").exists()
 
 
 @pytest.mark.parametrize("task", DMC_TASKS)
