@@ -347,3 +347,11 @@ def test_dmc_report_on_synthetic_runs(tmp_path):
     for task in DMC_TASKS:
         assert (tmp_path / "docs" / "img" / f"dmc_{task}.png").stat().st_size > 10_000
     assert dmc_report.bootstrap_ci([3.0]) == (3.0, 3.0)
+    # tuning runs: the base config's and a variant's, plotted apart from the reported ones
+    _write_run(results / "dmc_cartpole_swingup_shift" / "mbrl" / "seed101", 800.0, role="tuning")
+    _write_run(results / "dmc_cartpole_swingup_shift" / "mbrl" / "seed0", 800.0)  # not a tuning run
+    tuning = dmc_report.load_tuning_runs(results, "cartpole_swingup")
+    assert sorted(tuning) == ["base config s100", "shift s101"]
+    assert tuning["shift s101"][-1]["return_mean"] == pytest.approx(800.0)
+    assert (tmp_path / "docs" / "img" / "dmc_tuning_cartpole_swingup.png").stat().st_size > 10_000
+    assert not (tmp_path / "docs" / "img" / "dmc_tuning_walker_walk.png").exists()  # no tuning runs
