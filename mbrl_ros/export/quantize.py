@@ -38,7 +38,7 @@ def quantize_graph(model_bytes: bytes, precision: str) -> bytes:
                 # reduce_range (weights in [-64, 64]): x86 CPUs without VNNI multiply uint8 activations by
                 # int8 weights with vpmaddubsw, which adds pairs of products into int16 and saturates at
                 # full-range weights (255 * 127 * 2 > 32767). A bundle is exported once and runs on
-                # whatever CPU the robot has; on this AVX2-only EPYC full-range weights moved the test
+                # whatever CPU the robot has; on an AVX2-only EPYC full-range weights moved the test
                 # model's predicted return by 14 %, 7-bit ones by 1 % (docs/planners.md).
                 quantize_dynamic(src, dst, op_types_to_quantize=["MatMul", "Gemm"], per_channel=True,
                                  reduce_range=True, weight_type=QuantType.QInt8)
