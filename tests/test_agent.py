@@ -124,6 +124,7 @@ def test_mbrl_run_stopped_before_a_due_update_trains_before_it_evaluates(tmp_pat
         MBRLAgent(config, 0, out, progress=False).run()
     state = json.loads((out / "state.json").read_text())
     assert (state["env_steps"], state["last_update"]) == (500, 300)
+    assert json.loads((out / "run.json").read_text())["status"] == "stopped"
     assert [r["env_steps"] for r in read_evals(out / "evals.csv")] == [0, 250]
     saved = torch.load(out / "checkpoint.pt", weights_only=False)["step"]
     assert saved == state["train_steps"]  # the checkpoint is the model `last_update` describes
@@ -277,6 +278,7 @@ def test_sb3_run_stopped_between_evaluations_resumes_from_its_last_timed_save(tm
 
     monkeypatch.setattr(baselines.BaselineAgent, "save", save_then_stop)
     assert main(args) == 130
+    assert json.loads((out / "run.json").read_text())["status"] == "stopped"
     assert len(saved_at) >= 2 and saved_at[-1] >= 150
     assert [r["env_steps"] for r in read_evals(out / "evals.csv")] == [0]
     stopped_at = saved_at[-1]

@@ -127,6 +127,58 @@ def test_a_running_or_untrained_run_is_not_snapshotted(stopped_run, tmp_path):
         snapshot.take(busy)
 
 
+def test_a_snapshot_marks_a_run_that_died_running_as_stopped(stopped_run, tmp_path):
+    """A run killed without the chance to say so still claims "running"; the snapshot, which is only
+    taken of a stopped run, corrects that. A finished run stays "done"."""
+    _, run = stopped_run
+    died = tmp_path / "died"
+    shutil.copytree(run, died)
+    meta = json.loads((died / "run.json").read_text())
+    assert meta["status"] == "done"
+    (died / "run.json").write_text(json.dumps({**meta, "status": "running"}))
+    snapshot.take(died)
+    assert json.loads((died / "run.json").read_text())["status"] == "stopped"
+    finished = tmp_path / "finished"
+    shutil.copytree(run, finished)
+    snapshot.take(finished)
+    assert json.loads((finished / "run.json").read_text())["status"] == "done"
+
+
+@pytest.mark.slow
+def test_sigterm_stops_a_run_that_says_so_and_the_same_command_continues_it(tmp_path):
+    """SIGTERM mid-run: exit status 143, one line on stderr, run.json "stopped"; the same command
+    continues from the saved state and run.json lists each session's machine and where it began."""
+    import os
+    import signal
+    import time
+
+    config = _smoke_config(tmp_path, "cartpole_swingup")
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "mbrl_ros.cli", "agent", "run", "--config", str(config), "--method", "mbrl",
+           "--budget", "100000", "--out", str(run), "--no-progress"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        state = run / "state.json"
+        if state.exists() and json.loads(state.read_text()).get("train_steps", 0) > 0:
+            break
+        time.sleep(0.5)
+    assert proc.poll() is None, proc.communicate()[1][-3000:]
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM, err[-3000:]
+    assert "stopped by SIGTERM" in err and "the same command continues it" in err
+    assert json.loads((run / "run.json").read_text())["status"] == "stopped"
+
+    saved = json.loads((run / "state.json").read_text())["env_steps"]
+    assert (done := _agent_run(config, run, saved + 12)).returncode == 0, done.stderr[-3000:]
+    meta = json.loads((run / "run.json").read_text())
+    assert meta["status"] == "done" and meta["sessions"] == 2
+    assert [m["from_env_steps"] for m in meta["session_machines"]] == [0, saved]
+    assert all(m["cpu_model"] and "torch" in m["versions"] for m in meta["session_machines"])
+
+
 def test_the_repository_keeps_snapshots_but_not_caches_or_checkpoints():
     def ignored(path: str) -> bool:
         proc = subprocess.run(["git", "check-ignore", "--no-index", "-q", path], cwd=REPO)

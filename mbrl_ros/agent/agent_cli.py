@@ -16,11 +16,15 @@ moves what it holds into <folder>/superseded-<time>/ and starts from zero.
 The protocol (docs/protocol.md): reported runs use seeds 0-99 and are evaluated on episodes 10^9 + i;
 `--tuning` runs use seeds 100-999 and episodes 1.5 x 10^9 + i. run.json records which (`protocol`),
 and the report refuses to report a seed that was used for tuning.
+
+Ctrl-C or SIGTERM stops a run where it stands: run.json says "stopped", the exit status is 128 +
+the signal, and the same command continues it (then `agent snapshot` keeps it for another machine).
 """
 from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from pathlib import Path
 
@@ -101,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"mbrl-ros agent run: note: this run does not meet the protocol ({'; '.join(off)}); "
               "the report marks it off-protocol", file=sys.stderr)
     out = args.out or Path("results") / config.name / args.method / f"seed{args.seed}"
+    signal.signal(signal.SIGTERM, _stop_on_signal)
     try:
         if args.method == "mbrl":
             from mbrl_ros.agent.mbrl_loop import run_mbrl
@@ -114,11 +119,28 @@ def run(args: argparse.Namespace) -> int:
     except RunNotContinuable as exc:
         print(f"mbrl-ros agent run: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as exc:
+        signum = exc.signum if isinstance(exc, Stopped) else signal.SIGINT
+        print(f"mbrl-ros agent run: stopped by {signal.Signals(signum).name}; {out} keeps its last saved state "
+              "and the same command continues it", file=sys.stderr)
+        return 128 + int(signum)
     last = log.rows[-1] if log.rows else None
     if last:
         print(f"{config.name} {args.method} seed{args.seed}: {last['env_steps']} env steps "
               f"({last['frames']} frames), eval return {last['return_mean']:.2f}, wall {log.wall_s():.0f} s -> {out}")
     return 0
+
+
+class Stopped(KeyboardInterrupt):
+    """SIGTERM, raised where the run stands so that it unwinds like Ctrl-C and records "stopped"."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _stop_on_signal(signum, _frame) -> None:
+    raise Stopped(signum)
 
 
 def take_snapshot(folder: Path) -> int:

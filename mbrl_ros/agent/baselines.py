@@ -238,6 +238,13 @@ class BaselineAgent:
         return time.monotonic() - self._last_save >= self.save_every_s
 
     def run(self) -> RunLog:
+        try:
+            return self._run()
+        except KeyboardInterrupt:  # Ctrl-C, or SIGTERM through agent_cli: the last timed save stands
+            self.log.stop()
+            raise
+
+    def _run(self) -> RunLog:
         if self.model_path.exists():  # resume where the last save left it
             model = algo_class(self.method).load(self.model_path, env=self.env, device="cpu")
             if self.buffer_path.exists() and hasattr(model, "load_replay_buffer"):

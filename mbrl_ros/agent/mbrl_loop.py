@@ -215,6 +215,13 @@ class MBRLAgent:
 
     # ---------------------------------------------------------------- the loop
     def run(self) -> RunLog:
+        try:
+            return self._run()
+        except KeyboardInterrupt:  # Ctrl-C, or SIGTERM through agent_cli: the saved state stands
+            self.log.stop()
+            raise
+
+    def _run(self) -> RunLog:
         budget = self.m.budget
         pending = self.log.pending(self.config.eval.points(budget), self.env_steps)
         bar = tqdm(total=budget, initial=self.env_steps, desc=f"mbrl {self.config.name} seed{self.seed}",

@@ -2,8 +2,9 @@
 
     results/<task>/<method>/seed<S>/
         evals.csv   env_steps, frames, return_mean, return_std, returns, wall_s
-        run.json    task, method, seed, config, frame_skip, status ("running" | "done"), wall_s, machine,
-                    protocol (role reported | tuning, seeds, evaluation seeds: protocol.run_record)
+        run.json    task, method, seed, config, frame_skip, status ("running" | "stopped" | "done"), wall_s,
+                    machine (the first session's), session_machines (one per session: the CPU and
+                    versions it ran on, from which env step), protocol (role reported | tuning, seeds, evaluation seeds: protocol.run_record)
 
 Both are rewritten atomically after every evaluation, so a killed run leaves a
 folder that `RunLog` reopens: the finished evaluations are kept and the run
@@ -149,7 +150,12 @@ class RunLog:
         self.meta = {**meta, **{k: old[k] for k in kept if k in old}}
         self.meta.setdefault("wall_s", 0.0)
         self.meta["sessions"] = int(self.meta.get("sessions", 0)) + 1
-        self.meta.setdefault("machine", machine())
+        here = machine()
+        self.meta.setdefault("machine", here)
+        # A run continued across machines (snapshots) mixes float kernels: say which part ran where.
+        self.meta["session_machines"] = [*old.get("session_machines", []), {
+            "session": self.meta["sessions"], "from_env_steps": int(old.get("env_steps", 0)),
+            "cpu_model": here["cpu_model"], "cores": here["cores"], "versions": here["versions"]}]
         self.meta["status"] = "running"
         self._session_start = time.perf_counter()
         self._wall_at_start = float(self.meta["wall_s"])
@@ -217,6 +223,11 @@ class RunLog:
 
     def finish(self, **fields) -> None:
         self.update(status="done", **fields)
+
+    def stop(self) -> None:
+        """Stopped before its budget (Ctrl-C, SIGTERM): run.json says so rather than "running";
+        the same command continues the run from its last saved state."""
+        self.update(status="stopped")
 
     def _write_meta(self, status: Optional[str] = None) -> None:
         self.meta["wall_s"] = round(self.wall_s(), 2)

@@ -114,6 +114,9 @@ def take(folder: Path) -> Path:
                 "action_spec": cache.action_spec.to_dict() if cache.action_spec else None,
                 "versions": versions()}
     atomic_write_bytes(out / MANIFEST, json.dumps(manifest, indent=1).encode())
+    if meta.get("status") == "running":  # killed without the chance to say so (SIGKILL, a lost machine)
+        meta["status"] = "stopped"
+        atomic_write_bytes(folder / "run.json", json.dumps(meta, indent=1, default=str).encode())
     return out / MANIFEST
 
 
