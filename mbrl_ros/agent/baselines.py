@@ -238,11 +238,8 @@ class BaselineAgent:
         return time.monotonic() - self._last_save >= self.save_every_s
 
     def run(self) -> RunLog:
-        try:
+        with self.log.stopped_on_interrupt():  # the last timed save stands
             return self._run()
-        except KeyboardInterrupt:  # Ctrl-C, or SIGTERM through agent_cli: the last timed save stands
-            self.log.stop()
-            raise
 
     def _run(self) -> RunLog:
         if self.model_path.exists():  # resume where the last save left it

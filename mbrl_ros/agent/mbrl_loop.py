@@ -215,11 +215,8 @@ class MBRLAgent:
 
     # ---------------------------------------------------------------- the loop
     def run(self) -> RunLog:
-        try:
+        with self.log.stopped_on_interrupt():  # the saved state stands
             return self._run()
-        except KeyboardInterrupt:  # Ctrl-C, or SIGTERM through agent_cli: the saved state stands
-            self.log.stop()
-            raise
 
     def _run(self) -> RunLog:
         budget = self.m.budget

@@ -4,7 +4,8 @@
         evals.csv   env_steps, frames, return_mean, return_std, returns, wall_s
         run.json    task, method, seed, config, frame_skip, status ("running" | "stopped" | "done"), wall_s,
                     machine (the first session's), session_machines (one per session: the CPU and
-                    versions it ran on, from which env step), protocol (role reported | tuning, seeds, evaluation seeds: protocol.run_record)
+                    versions it ran on, from which env step), protocol (role reported | tuning,
+                    seeds, evaluation seeds: protocol.run_record)
 
 Both are rewritten atomically after every evaluation, so a killed run leaves a
 folder that `RunLog` reopens: the finished evaluations are kept and the run
@@ -26,6 +27,7 @@ import os
 import platform
 import shutil
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
@@ -229,6 +231,20 @@ class RunLog:
         the same command continues the run from its last saved state."""
         self.update(status="stopped")
 
+    @contextmanager
+    def stopped_on_interrupt(self):
+        """Around a run's loop: Ctrl-C, or SIGTERM through agent_cli, records "stopped" and unwinds."""
+        try:
+            yield
+        except KeyboardInterrupt:
+            self.stop()
+            raise
+
     def _write_meta(self, status: Optional[str] = None) -> None:
         self.meta["wall_s"] = round(self.wall_s(), 2)
-        atomic_write_bytes(self.meta_path, json.dumps(self.meta, indent=1, default=str).encode())
+        write_run_meta(self.meta_path, self.meta)
+
+
+def write_run_meta(path: Path, meta: dict) -> None:
+    """run.json, atomically (a killed run leaves the previous one whole)."""
+    atomic_write_bytes(path, json.dumps(meta, indent=1, default=str).encode())

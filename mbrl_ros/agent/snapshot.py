@@ -33,7 +33,7 @@ from typing import Callable, Optional
 import numpy as np
 from tqdm import tqdm
 
-from mbrl_ros.agent.runlog import RunNotContinuable, read_evals, versions
+from mbrl_ros.agent.runlog import RunNotContinuable, read_evals, versions, write_run_meta
 from mbrl_ros.data.episodes import EpisodeCache, EpisodeRecorder, load_episode
 from mbrl_ros.fileio import atomic_write_bytes
 
@@ -116,7 +116,7 @@ def take(folder: Path) -> Path:
     atomic_write_bytes(out / MANIFEST, json.dumps(manifest, indent=1).encode())
     if meta.get("status") == "running":  # killed without the chance to say so (SIGKILL, a lost machine)
         meta["status"] = "stopped"
-        atomic_write_bytes(folder / "run.json", json.dumps(meta, indent=1, default=str).encode())
+        write_run_meta(folder / "run.json", meta)
     return out / MANIFEST
 
 
