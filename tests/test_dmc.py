@@ -343,7 +343,11 @@ def test_dmc_report_on_synthetic_runs(tmp_path):
     assert rows["walker_walk"]["frames"] == 40_000 and rows["walker_walk"]["mean"] == pytest.approx(120.0)
     assert "mean" not in rows["reacher_easy"]  # no runs: published points only
     text = (tmp_path / "docs" / "dmc_results.md").read_text()
-    assert "| cartpole_swingup | 600 [" in text and "(at 40000 frames)" in text and "no runs" in text
+    assert "| cartpole_swingup | 600 [" in text and "no runs" in text
+    # one seed, still running: no interval, and said to be behind
+    assert "| walker_walk | 120 (1) (at 40000 frames) |" in text
+    assert "Runs in progress" in text and "walker_walk seed 0 at 40000 frames" in text
+    assert rows["walker_walk"]["in_progress"] == {"0": 40_000} and cart["in_progress"] == {}
     for task in DMC_TASKS:
         assert (tmp_path / "docs" / "img" / f"dmc_{task}.png").stat().st_size > 10_000
     assert dmc_report.bootstrap_ci([3.0]) == (3.0, 3.0)

@@ -1,8 +1,9 @@
 """The DeepMind Control comparison (issue 31): our learning curves against the published scores.
 
     python -m mbrl_ros.agent.dmc_report --results results --out docs
-      -> docs/img/dmc_<task>.png   our evaluation return vs frames (mean over seeds, 95 % bootstrap
-                                   band) with the published 100k / 500k points (docs/dmc_reference.json)
+      -> docs/img/dmc_<task>.png   our evaluation return vs frames (each seed, and the mean over seeds
+                                   with its 95 % bootstrap band) with the published 100k scores as marks
+                                   and their 500k scores as dotted lines (docs/dmc_reference.json)
       -> docs/dmc_results.md       per task: ours at 100k frames (mean, 95 % bootstrap CI over seeds,
                                    seeds), the published scores, wall-clock seconds per 1000 frames
       -> docs/dmc_results.json     the same numbers, machine readable
@@ -132,8 +133,11 @@ def summarise(task: str, runs: dict[int, list[dict]], reference: dict) -> dict:
     i = int(np.where(frames == at)[0][0])
     per_seed = {s: next(r["return_mean"] for r in rows if r["frames"] == at) for s, rows in runs.items()}
     walls = [rows[-1]["wall_s"] * 1000.0 / rows[-1]["frames"] for rows in runs.values() if rows[-1]["frames"] > 0]
+    # seeds short of AT_FRAMES are runs in progress (stopped to continue on the next machine): the
+    # row is quoted at the last frame count every seed reached and says which seeds are behind
+    in_progress = {s: rows[-1]["frames"] for s, rows in runs.items() if rows[-1]["frames"] < AT_FRAMES}
     row.update(frames=at, mean=float(mean[i]), ci=[float(lo[i]), float(hi[i])], per_seed=per_seed,
-               wall_s_per_1000_frames=float(np.mean(walls)) if walls else None)
+               in_progress=in_progress, wall_s_per_1000_frames=float(np.mean(walls)) if walls else None)
     return row
 
 
@@ -143,21 +147,30 @@ def plot_task(task: str, runs: dict[int, list[dict]], reference: dict, path: Pat
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(5.5, 3.8))
-    if runs:
+    fig, ax = plt.subplots(figsize=(8.0, 3.8))
+    for n, (seed, rows) in enumerate(sorted(runs.items())):  # each seed thin, so a lone run is not read as a mean
+        ax.plot([r["frames"] for r in rows], [r["return_mean"] for r in rows], color="tab:blue", lw=0.6,
+                alpha=0.5, marker=".", ms=3, label="ours, one line per seed" if n == 0 else None)
+    if len(runs) > 1:
         frames, mean, lo, hi = curve(runs)
-        ax.plot(frames, mean, color="tab:blue", label=f"ours (mbrl, {len(runs)} seeds)")
+        ax.plot(frames, mean, color="tab:blue", label=f"ours (mbrl), mean of {len(runs)} seeds")
         ax.fill_between(frames, lo, hi, color="tab:blue", alpha=0.2, label="95 % bootstrap CI")
-    at = reference["frames"]
-    for name, scores in reference["scores"][task].items():
-        ax.plot(at, scores, linestyle=":", marker=MARKERS.get(name, "o"), label=f"{name} (published)")
-    ax.set_xlim(0, max(at) * 1.02)
+    # our curve ends at 100k frames: the axis does too (a 500k axis squeezes it into a fifth of the
+    # width); each method's 100k score is a mark, its 500k score a dotted line of the same colour
+    # (DreamerV3's 500k line is the moonshot target at 100k frames)
+    colours = {"DreamerV3": "tab:orange", "DrQ-v2": "tab:green", "CURL": "tab:purple", "SAC (pixels)": "tab:red"}
+    for i, (name, (at_100k, at_500k)) in enumerate(reference["scores"][task].items()):
+        c = colours.get(name, "k")  # marks side by side: DreamerV3 and DrQ-v2 are 5 apart on cartpole
+        ax.plot([AT_FRAMES + 1500 * i], [at_100k], linestyle="none", marker=MARKERS.get(name, "o"), color=c, ms=8,
+                label=f"{name}: 100k (mark), 500k (dotted), published")
+        ax.axhline(at_500k, color=c, linestyle=":", lw=1)
+    ax.set_xlim(0, AT_FRAMES * 1.08)
     ax.set_ylim(0, 1000)
     ax.axvline(AT_FRAMES, color="grey", lw=0.5)
     ax.set_xlabel("environment frames (agent steps x action repeat)")
     ax.set_ylabel("evaluation return (1000 frames)")
     ax.set_title(f"DMC {task} from pixels")
-    ax.legend(fontsize=7, loc="upper left")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside: the curves fill the axes
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
@@ -172,12 +185,17 @@ def table(rows: list[dict], reference: dict) -> str:
     for r in rows:
         if "mean" in r:
             short = "" if r["frames"] == AT_FRAMES else f" (at {r['frames']} frames)"
-            ours = f"{r['mean']:.0f} [{r['ci'][0]:.0f}, {r['ci'][1]:.0f}] ({len(r['seeds'])}){short}"
+            ci = f" [{r['ci'][0]:.0f}, {r['ci'][1]:.0f}]" if len(r["seeds"]) > 1 else ""  # one seed has no interval
+            ours = f"{r['mean']:.0f}{ci} ({len(r['seeds'])}){short}"
             wall = f"{r['wall_s_per_1000_frames']:.0f}" if r["wall_s_per_1000_frames"] is not None else "-"
         else:
             ours, wall = "no runs", "-"
         pub = " | ".join(f"{s[0]} ({s[1]})" for s in (r["published"][m] for m in methods))
         lines.append(f"| {r['task']} | {ours} | {pub} | {wall} |")
+    behind = [f"{r['task']} seed {s} at {f} frames" for r in rows for s, f in sorted(r.get("in_progress", {}).items())]
+    if behind:
+        lines += ["", "Runs in progress (not yet at 100k frames; each row above is quoted at the last frame count all "
+                  "of its seeds reached): " + "; ".join(behind) + "."]
     return "\n".join(lines)
 
 
