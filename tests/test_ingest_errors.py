@@ -90,10 +90,11 @@ def test_derived_rate_ignores_pauses_and_jitter(tmp_path, storage):
     assert "20.00 Hz (derived from 398 commands in 2 run(s))" in line and "repeated frames 50%" in line
     assert "1 split an episode" in line and line in report.summary()
     episodes = EpisodeCache(tmp_path / "cache").episodes()
-    assert [len(ep["joints"]) for ep in episodes] == [199, 199]  # the camera's last frame is at step 198
+    # all 200 states: the last (step 199) reuses the camera's last frame (step 198), as odd steps do
+    assert [len(ep["joints"]) for ep in episodes] == [200, 200]
     for ep, t in zip(episodes, truth):
-        np.testing.assert_allclose(ep["joints"][:, :2], t["q"][:199], atol=1e-6)
-        np.testing.assert_allclose(ep["action"][1:] * 1.5, t["commands"][:198], atol=1e-5)
+        np.testing.assert_allclose(ep["joints"][:, :2], t["q"], atol=1e-6)
+        np.testing.assert_allclose(ep["action"][1:] * 1.5, t["commands"], atol=1e-5)
 
 
 def test_bridged_silence_is_reported(tmp_path):

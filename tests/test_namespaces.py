@@ -224,7 +224,7 @@ def test_two_robots_on_one_graph_without_cross_talk(tmp_path):
 
     env = envs.make("mbrl_ros/Reacher2D-v0", image_size=64)
     cache = EpisodeCache(tmp_path / "cache_r1")
-    ingest_bags([data / "r1" / "bags"], cache, IngestConfig.for_env(env, active_grace_s=0.0), progress=False)
+    report = ingest_bags([data / "r1" / "bags"], cache, IngestConfig.for_env(env, active_grace_s=0.0), progress=False)
     env.close()
     steps = sum(len(e["action"]) for e in cache.episodes())
-    assert steps >= 20, f"{len(cache.episodes())} episodes, {steps} steps ingested from r1's bags"
+    assert steps >= 20, f"{len(cache.episodes())} episodes, {steps} steps ingested from r1's bags:\n{report.summary()}"

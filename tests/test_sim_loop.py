@@ -66,3 +66,49 @@ def test_reset_request_and_adapter_refused():
     with pytest.raises(ValueError, match="ROBOT_IDS"):
         SimLoop(adapter, SimRates(), CommandGate(adapter.unwrapped.action_spec))
     env.close(), adapter.close()
+
+
+def test_sim_bags_ingest_to_whole_episodes(tmp_path):
+    """What the sim node publishes, logged as the logger does (log time = sim time), ingests back
+    to every episode with all its steps: a reset takes time, so the end of one episode and the
+    start of the next never share a stamp, and the camera (30 Hz, slower than control) does not
+    cut the last step."""
+    from mbrl_ros.data import ros_messages as rm
+    from mbrl_ros.data.bags import IngestConfig, bag_to_episodes
+    from tests.bag_helpers import write_bag_with_rosbags
+
+    loop, env, gate = make_loop(episode_steps=5)
+    spec, names = env.unwrapped.action_spec, list(env.unwrapped.joint_names)
+    config = IngestConfig.for_env(env, active_grace_s=0.0)
+    rng = np.random.default_rng(0)
+    msgs, rewards, commands = [], [], []
+    while True:
+        ev = loop.advance()
+        t = int(round(ev.time * 1e9))
+        if ev.episode_end is not None:
+            msgs.append((config.terminal_topic, rm.make_bool(ev.episode_end), t))
+        if ev.reward is not None:
+            msgs.append((config.reward_topic, rm.make_float64(ev.reward), t))
+            rewards.append(ev.reward)
+        if ev.episode_start == 3:
+            break
+        if ev.episode_start is not None:
+            msgs.append((config.episode_topic, rm.make_int64(ev.episode_start), t))
+        if ev.joints is not None:
+            n = len(names)
+            msgs.append((config.joint_topic, rm.make_joint_state(names, ev.joints[:n], ev.joints[n:], t), t))
+        if ev.image is not None:
+            msgs.append((config.image_topic, rm.make_image(ev.image, t), t))
+        if ev.episode_start is not None or (ev.reward is not None and ev.episode_end is None):
+            command = spec.to_robot(rng.uniform(-1.0, 1.0, spec.dim))  # the controller answers this state
+            gate.submit(command, now=loop.time)
+            msgs.append((config.command_topic, rm.make_commands(command), t + 1_000_000))
+            commands.append(spec.from_robot(command))
+    env.close()
+    warnings = []
+    episodes = bag_to_episodes(write_bag_with_rosbags(tmp_path / "bag", msgs), config, warnings.append)
+    assert warnings == [] and len(episodes) == 3
+    for e, ep in enumerate(episodes):
+        assert len(ep["reward"]) == 6 and ep["is_first"].tolist() == [True] + [False] * 5
+        np.testing.assert_allclose(ep["reward"][1:], rewards[5 * e:5 * e + 5], rtol=1e-6)
+        np.testing.assert_allclose(ep["action"][1:], np.array(commands[5 * e:5 * e + 5]), atol=1e-6)

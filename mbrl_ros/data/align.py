@@ -71,15 +71,17 @@ class AlignResult:
     image_steps: int = 0
 
 
-def covered_intervals(times: np.ndarray, lo: int, hi: int, max_gap: int) -> list[tuple[int, int]]:
-    """Intervals [first, last] of stamps in [lo, hi) with no silence longer than max_gap."""
+def covered_intervals(times: np.ndarray, lo: int, hi: int, max_gap: int, hold: int = 0) -> list[tuple[int, int]]:
+    """Intervals [first, last + hold] of stamps in [lo, hi) with no silence longer than max_gap.
+
+    `hold`: how long the last message of an interval stays the latest one (a stream's own period)."""
     t = times[(times >= lo) & (times < hi)]
     if len(t) == 0:
         return []
     cuts = np.nonzero(np.diff(t) > max_gap)[0]
     starts = np.concatenate([[0], cuts + 1])
     ends = np.concatenate([cuts, [len(t) - 1]])
-    return [(int(t[s]), int(t[e])) for s, e in zip(starts, ends)]
+    return [(int(t[s]), int(t[e]) + hold) for s, e in zip(starts, ends)]
 
 
 def intersect(a: list[tuple[int, int]], b: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -110,13 +112,20 @@ def align(rec: Recording, dt: int, max_gap: int, action_dim: int, tolerance: int
     # Anything before the first episode start is kept too: the recording began mid-episode.
     edges = [np.iinfo(np.int64).min] + boundaries + [np.iinfo(np.int64).max]
     stats = {"no_command": 0, "no_command_t": None, "no_reward": 0, "no_reward_t": None, "short": 0}
+    # A camera slower than the control rate: its last frame before an episode's end is still the
+    # latest frame for one camera period, so the final ticks use it (as mid-episode ticks reuse
+    # frames) instead of being cut, which would lose every episode's last step and its terminal.
+    # Only the images are held: the last tick is never later than the last joint state.
+    frame_hold = 0
+    if rec.images is not None and len(rec.images) > 1:
+        frame_hold = int(min(np.median(np.diff(rec.images.times)), max_gap))
 
     for lo, hi in zip(edges[:-1], edges[1:]):
         if hi <= lo:
             continue
         cover = covered_intervals(rec.joints.times, lo, hi, max_gap)
         if rec.images is not None:
-            cover = intersect(cover, covered_intervals(rec.images.times, lo, hi, max_gap))
+            cover = intersect(cover, covered_intervals(rec.images.times, lo, hi, max_gap, hold=frame_hold))
         first_in_part = True
         for start, end in cover:
             res.gaps_merged += _bridged_silences(rec, start, end, dt)

@@ -44,8 +44,11 @@ class SimEvents:
 class SimLoop:
     """Steps a MujocoRobotEnv (mbrl_ros.envs.base) one schedule event at a time.
 
-    Sim time never goes backwards: at each reset the episode's duration is added
-    to an offset, so /clock stays monotonic across episodes.
+    Sim time never goes backwards: at each reset the episode's duration plus one
+    control period is added to an offset, so /clock stays monotonic across episodes
+    and a reset takes time, as on a robot. Without that period the last state of an
+    episode and the first of the next would share one stamp, and the ingester (which
+    cuts at `episode start - dt/2`) would give the old episode's end to the new one.
     """
 
     def __init__(self, env, rates: SimRates, gate: CommandGate, seed: Optional[int] = None,
@@ -78,7 +81,7 @@ class SimLoop:
 
     def _start_episode(self) -> None:
         if self.episode >= 0:
-            self._offset += self.env.sim_time
+            self._offset += self.env.sim_time + self.control_dt  # the reset takes one control period
         self.episode += 1
         seed = None if self._seed is None else self._seed + self.episode
         self.env.reset(seed=seed)
