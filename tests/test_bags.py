@@ -117,6 +117,19 @@ def test_ingest_both_storages_shuffled_joints_bgr(tmp_path, storage):
     assert_episodes_equal(cache.episodes(), expected)
 
 
+def test_terminal_logged_with_the_next_start_keeps_that_episode(tmp_path):
+    """A driver whose reset takes no time logs the old episode's terminal with the new one's
+    start: it lands on the new episode's first tick, which no terminal can end (a step's
+    terminal comes with its reward). It is skipped with a warning; both episodes stay whole."""
+    messages, expected = synthetic_recording()
+    second_start = sorted(t for topic, _, t in messages if topic == "/mbrl/episode")[1]
+    messages.append(("/mbrl/terminal", rm.make_bool(False), second_start + 5 * MS))
+    warnings = []
+    got = bag_to_episodes(write_bag_with_rosbags(tmp_path / "bag", messages), make_config(), warnings.append)
+    assert_episodes_equal(got, expected)
+    assert len(warnings) == 1 and "1 terminal message(s) logged at an episode's first step" in warnings[0]
+
+
 def test_mono8_is_resized_to_three_channels(tmp_path):
     messages, expected = synthetic_recording(encoding="mono8", image_shape=(12, 16))
     bag = write_bag_with_rosbags(tmp_path / "bag", messages)

@@ -111,7 +111,8 @@ def align(rec: Recording, dt: int, max_gap: int, action_dim: int, tolerance: int
     boundaries = [b - half for b in np.sort(rec.episode_starts)]
     # Anything before the first episode start is kept too: the recording began mid-episode.
     edges = [np.iinfo(np.int64).min] + boundaries + [np.iinfo(np.int64).max]
-    stats = {"no_command": 0, "no_command_t": None, "no_reward": 0, "no_reward_t": None, "short": 0}
+    stats = {"no_command": 0, "no_command_t": None, "no_reward": 0, "no_reward_t": None, "short": 0,
+             "first_tick_terminals": []}
     # A camera slower than the control rate: its last frame before an episode's end is still the
     # latest frame for one camera period, so the final ticks use it (as mid-episode ticks reuse
     # frames) instead of being cut, which would lose every episode's last step and its terminal.
@@ -135,7 +136,8 @@ def align(rec: Recording, dt: int, max_gap: int, action_dim: int, tolerance: int
                                     f"before {fmt_time(start)}: a new episode starts there")
             first_in_part = False
             ticks = start + dt * np.arange((end + tolerance - start) // dt + 1, dtype=np.int64)
-            for ep_ticks, terminal in _cut_at_terminals(ticks, rec.terminals, half, has_episode_topic):
+            for ep_ticks, terminal in _cut_at_terminals(ticks, rec.terminals, half, has_episode_topic,
+                                                        stats["first_tick_terminals"]):
                 if len(ep_ticks) < min_steps:
                     stats["short"] += 1
                     continue
@@ -151,6 +153,11 @@ def align(rec: Recording, dt: int, max_gap: int, action_dim: int, tolerance: int
     if stats["no_reward"]:
         res.warnings.append(f"{where}: {stats['no_reward']} steps had no reward message "
                             f"(first at {fmt_time(stats['no_reward_t'])}); their reward is 0")
+    if stats["first_tick_terminals"]:
+        res.warnings.append(f"{where}: {len(stats['first_tick_terminals'])} terminal message(s) logged at an "
+                            f"episode's first step (first at {fmt_time(stats['first_tick_terminals'][0])}): "
+                            "ignored there, the episode is kept; a terminal logged with the next episode's "
+                            "start means the reset took no time (docs/data.md)")
     res.fragments_dropped = stats["short"]
     if stats["short"]:
         res.warnings.append(f"{where}: dropped {stats['short']} fragment(s) shorter than {min_steps} steps")
@@ -171,11 +178,15 @@ def _bridged_silences(rec: Recording, start: int, end: int, dt: int) -> int:
     return count
 
 
-def _cut_at_terminals(ticks: np.ndarray, terminals: Stream, half: int, has_episode_topic: bool):
+def _cut_at_terminals(ticks: np.ndarray, terminals: Stream, half: int, has_episode_topic: bool,
+                      first_tick: list):
     """Yield (ticks, is_terminal) pieces; a terminal message in tick k's window ends a piece at k.
 
     After a terminal, the ticks up to the next episode start belong to no episode when the
     bag has an episode topic (the robot is being reset); without one, a new episode starts.
+    A terminal in the first tick's window ends no step of this piece (a step's terminal comes
+    with its reward, k >= 1): it is the episode before's, logged with this one's start. It is
+    skipped, and its time appended to `first_tick`, instead of cutting the whole piece away.
     """
     if len(ticks) == 0:
         return
@@ -184,6 +195,9 @@ def _cut_at_terminals(ticks: np.ndarray, terminals: Stream, half: int, has_episo
     begin = 0
     for t, value in zip(terminals.times[inside], terminals.values[inside]):
         k = int(np.searchsorted(ticks + half, t, side="left"))  # first tick whose window holds t
+        if k == 0:
+            first_tick.append(int(t))
+            continue
         if k < begin:
             continue
         yield ticks[begin:k + 1], bool(value)
