@@ -84,7 +84,7 @@ def test_sim_bags_ingest_to_whole_episodes(tmp_path):
     msgs, rewards, commands = [], [], []
     while True:
         ev = loop.advance()
-        t = int(round(ev.time * 1e9))
+        t = round(ev.time * 1e9)
         if ev.episode_end is not None:
             msgs.append((config.terminal_topic, rm.make_bool(ev.episode_end), t))
         if ev.reward is not None:
