@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import pytest
@@ -273,6 +274,11 @@ def test_agent_smoke_run(task, tmp_path):
     assert [r["frames"] for r in rows] == [0, 24, 48]
     assert all(np.isfinite(r["return_mean"]) for r in rows)
     assert (out / "models" / "CURRENT").exists()
+    meta = json.loads((out / "run.json").read_text())  # where the wall clock went, by phase
+    phases = meta["wall_by_phase"]
+    assert phases["env_steps"] == 24 and phases["wall_s"] == pytest.approx(meta["wall_s"], abs=0.05)
+    assert set(phases["seconds"]) == {"train", "save", "export", "act", "env", "eval"}
+    assert all(v > 0 for v in phases["seconds"].values()) and sum(phases["seconds"].values()) < phases["wall_s"]
     if task == "reacher_easy":  # the run folder is what scripts/filter_reconstructions.py reads
         import imageio.v2 as imageio
 
@@ -304,10 +310,14 @@ def test_agent_run_resumes_in_a_moved_folder(tmp_path):
     assert [r["env_steps"] for r in rows] == [0, 12, 24, 36]
     state = json.loads((moved / "state.json").read_text())
     assert state["env_steps"] == 36 and state["episodes"] == 3 and state["train_steps"] > 14
+    meta = json.loads((moved / "run.json").read_text())  # the phase clock adds up over both sessions
+    assert meta["sessions"] == 2 and meta["wall_by_phase"]["env_steps"] == 36
+    assert meta["wall_by_phase"]["wall_s"] == pytest.approx(meta["wall_s"], abs=0.05)
 
 
 # ------------------------------------------------------------------ the comparison report
-def _write_run(folder: Path, finals: float, role: str = "reported", wall_per_frame: float = 0.05):
+def _write_run(folder: Path, finals: float, role: str = "reported", wall_per_frame: float = 0.05,
+               phases: Optional[dict] = None):
     import json
 
     folder.mkdir(parents=True)
@@ -316,7 +326,10 @@ def _write_run(folder: Path, finals: float, role: str = "reported", wall_per_fra
         ret = finals * steps / 50_000
         lines.append(f"{steps},{2 * steps},{ret},0.0,{ret};{ret},{wall_per_frame * 2 * steps}")
     (folder / "evals.csv").write_text("\n".join(lines) + "\n")
-    (folder / "run.json").write_text(json.dumps({"protocol": {"role": role}}))
+    meta = {"protocol": {"role": role}, "frame_skip": 2}
+    if phases:
+        meta["wall_by_phase"] = phases
+    (folder / "run.json").write_text(json.dumps(meta))
 
 
 def test_dmc_report_on_synthetic_runs(tmp_path):
@@ -326,7 +339,10 @@ def test_dmc_report_on_synthetic_runs(tmp_path):
 
     results = tmp_path / "results"
     for seed, final in zip((0, 1, 2), (500.0, 600.0, 700.0)):
-        _write_run(results / "dmc_cartpole_swingup" / "mbrl" / f"seed{seed}", final)
+        # seed 1 timed its phases over its last 1000 agent steps (2000 frames): 300 s in all
+        phases = {"wall_s": 300.0, "env_steps": 1000, "seconds": {"train": 180.0, "act": 60.0, "env": 20.0}}
+        _write_run(results / "dmc_cartpole_swingup" / "mbrl" / f"seed{seed}", final,
+                   phases=phases if seed == 1 else None)
     _write_run(results / "dmc_cartpole_swingup" / "mbrl" / "seed100", 1000.0, role="tuning")  # never reported
     # a run stopped short of 100k frames: reported at the last frame count it reached
     _write_run(results / "dmc_walker_walk" / "mbrl" / "seed0", 300.0)
@@ -347,6 +363,10 @@ def test_dmc_report_on_synthetic_runs(tmp_path):
     # one seed, still running: no interval, and said to be behind
     assert "| walker_walk | 120 (1) (at 40000 frames) |" in text
     assert "Runs in progress" in text and "walker_walk seed 0 at 40000 frames" in text
+    # per 1000 frames: train 90, act 30, env 10, other 20 (untimed), total 150; untimed runs left out
+    assert "| cartpole_swingup seed 1 | 2000 | 90 | 30 | 10 | 0 | 0 | 0 | 20 | 150 |" in text
+    assert "seed 0 |" not in text.split("## Where the wall clock goes")[1]
+    assert cart["wall_s_per_1000_frames_by_phase"]["1"]["total"] == pytest.approx(150.0)
     assert rows["walker_walk"]["in_progress"] == {"0": 40_000} and cart["in_progress"] == {}
     for task in DMC_TASKS:
         assert (tmp_path / "docs" / "img" / f"dmc_{task}.png").stat().st_size > 10_000

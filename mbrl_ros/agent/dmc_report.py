@@ -67,6 +67,43 @@ def load_runs(results: Path, task: str, method: str = "mbrl") -> dict[int, list[
     return runs
 
 
+PHASES = ("train", "act", "env", "eval", "export", "save")
+
+
+def load_phases(results: Path, task: str, method: str = "mbrl") -> dict[int, dict]:
+    """seed -> {"frames": frames timed, phase: seconds per 1000 frames, ..., "other", "total"} of the
+    reported runs whose run.json has "wall_by_phase" (runlog.RunLog.timed; sessions run before the
+    phases were timed are not in it). Runs without it are left out."""
+    out = {}
+    for folder in sorted((Path(results) / f"dmc_{task}" / method).glob("seed*")):
+        meta_path = folder / "run.json"
+        if not meta_path.exists():
+            continue
+        meta = json.loads(meta_path.read_text())
+        phases = meta.get("wall_by_phase")
+        if (meta.get("protocol") or {}).get("role") == "tuning" or not phases or not phases.get("env_steps"):
+            continue
+        frames = int(phases["env_steps"]) * int(meta.get("frame_skip", 1))
+        per = {k: float(v) * 1000.0 / frames for k, v in phases["seconds"].items()}
+        total = float(phases["wall_s"]) * 1000.0 / frames
+        out[int(folder.name[len("seed"):])] = {"frames": frames, **per, "other": total - sum(per.values()),
+                                               "total": total}
+    return out
+
+
+def phase_table(phases: dict[str, dict[int, dict]]) -> str:
+    """Markdown: where each run's wall clock went, seconds per 1000 frames (empty if no run timed it)."""
+    rows = [(task, seed, p) for task, by_seed in phases.items() for seed, p in sorted(by_seed.items())]
+    if not rows:
+        return ""
+    head = "| run | frames timed | " + " | ".join(PHASES) + " | other | total |"
+    lines = [head, "|" + "---|" * (4 + len(PHASES))]
+    for task, seed, p in rows:
+        cells = " | ".join(f"{p.get(k, 0.0):.0f}" for k in (*PHASES, "other", "total"))
+        lines.append(f"| {task} seed {seed} | {p['frames']} | {cells} |")
+    return "\n".join(lines)
+
+
 def load_tuning_runs(results: Path, task: str, method: str = "mbrl") -> dict[str, list[dict]]:
     """'<variant> s<seed>' -> evals.csv rows of every tuning run of `task`: the base config's
     (dmc_<task>) and its variants' (dmc_<task>_<variant>), marked tuning in run.json."""
@@ -201,10 +238,13 @@ def table(rows: list[dict], reference: dict) -> str:
 
 def write_report(results: Path, out: Path, reference_path: Path = REFERENCE, method: str = "mbrl") -> list[dict]:
     reference = load_reference(reference_path)
-    rows = []
+    rows, phases = [], {}
     for task in TASKS:
         runs = load_runs(results, task, method)
+        phases[task] = load_phases(results, task, method)
         rows.append(summarise(task, runs, reference))
+        if phases[task]:
+            rows[-1]["wall_s_per_1000_frames_by_phase"] = phases[task]
         plot_task(task, runs, reference, Path(out) / "img" / f"dmc_{task}.png")
         tuning = load_tuning_runs(results, task, method)
         if tuning:
@@ -215,11 +255,24 @@ def write_report(results: Path, out: Path, reference_path: Path = REFERENCE, met
             f"{table(rows, reference)}\n\n"
             "95 % CI: percentile bootstrap of the mean over seeds (10 000 resamples, fixed seed). Wall clock:\n"
             "a run's total seconds (training, acting, evaluations) per 1000 frames, mean over seeds.\n\n"
-            + "\n".join(f"![{t}](img/dmc_{t}.png)" for t in TASKS) + "\n")
+            + "\n".join(f"![{t}](img/dmc_{t}.png)" for t in TASKS) + "\n" + _phase_section(phases))
     Path(out).mkdir(parents=True, exist_ok=True)
     (Path(out) / "dmc_results.md").write_text(text)
     (Path(out) / "dmc_results.json").write_text(json.dumps(rows, indent=1, default=str) + "\n")
     return rows
+
+
+def _phase_section(phases: dict[str, dict[int, dict]]) -> str:
+    text = phase_table(phases)
+    if not text:
+        return ""
+    return ("\n## Where the wall clock goes\n\n"
+            "Seconds per 1000 frames by phase, over the sessions that timed them (run.json \"wall_by_phase\"; "
+            "earlier sessions of a run are not in it): train = gradient steps, act = the controller's tick "
+            "(belief filter + plan), env = the suite's step and render, eval = the evaluation episodes, "
+            "export = ONNX export + parity check + model swap, save = checkpoint, other = the rest "
+            "(episode cache writes, bookkeeping). A snapshot restore's replay is outside these (run.json "
+            "\"restores\").\n\n" + text + "\n")
 
 
 def main(argv: Optional[list[str]] = None) -> int:

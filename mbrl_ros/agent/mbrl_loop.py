@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -72,7 +73,10 @@ class MBRLAgent:
             supersede_run_folder(self.out)
         # A fresh clone of a run that was snapshotted (resume/, docs/dmc.md): rebuild its training
         # state by replaying the kept actions before anything reads it.
+        started = time.perf_counter()
         restored = snapshot.restore_if_needed(self.out, lambda: make_env(config), self.seed, progress)
+        if restored:  # before the session's wall clock starts: kept with the restore, not in wall_s
+            restored["seconds"] = round(time.perf_counter() - started, 2)
         state = json.loads(self.state_path.read_text()) if self.state_path.exists() else {}
         check_continuable(self.out, self._training_state(state))
         torch.set_num_threads(max(1, self.m.threads))
@@ -102,7 +106,7 @@ class MBRLAgent:
             if self.store.current is None:  # restored from a snapshot, which keeps no bundles
                 # The export draws random test inputs; forking keeps the restored torch RNG where a
                 # resume of the original folder (which exports nothing) has it.
-                with torch.random.fork_rng():
+                with torch.random.fork_rng(), self.log.timed("export"):
                     self._publish()
 
     def _training_state(self, state: dict) -> list[Path]:
@@ -170,13 +174,16 @@ class MBRLAgent:
             steps += self.m.pretrain_steps
         if steps > 0:
             self.trainer.set_learning_rate("world", self.model_learning_rate())
-            self.trainer.train(steps, progress=False)
+            with self.log.timed("train"):
+                self.trainer.train(steps, progress=False)
         self.last_update = self.env_steps
         # The model changes only here, so the checkpoint is saved only here, together with the
         # state.json that describes it: a resumed run trains on from the model `last_update` names.
-        self.trainer.save(self.checkpoint)
-        self._save_state()
-        self._publish()
+        with self.log.timed("save"):
+            self.trainer.save(self.checkpoint)
+            self._save_state()
+        with self.log.timed("export"):
+            self._publish()
 
     def _publish(self) -> None:
         """Export the trainer's model as a bundle and swap the planner onto it."""
@@ -207,8 +214,9 @@ class MBRLAgent:
             policy: Policy = RandomPolicy(self.action_dim, seed=self.seed + 1)
         else:  # a fresh controller on the same models, no exploration noise
             policy = evaluation_policy(self.store, self.config, self.seed, self.action_spec)
-        returns = evaluate(self.eval_env, policy, self.config.eval.episodes, desc=f"eval@{point}",
-                           progress=self.progress, seed_base=self.config.eval.seed_base)
+        with self.log.timed("eval"):
+            returns = evaluate(self.eval_env, policy, self.config.eval.episodes, desc=f"eval@{point}",
+                               progress=self.progress, seed_base=self.config.eval.seed_base)
         row = self.log.add_eval(point, point * self.frame_skip, returns)
         self._save_state()
         return row
@@ -236,14 +244,18 @@ class MBRLAgent:
             if self.env_steps >= budget:
                 break
             if obs is None:  # new training episode
-                obs, _ = self.env.reset(seed=training_seed(self.seed, self.episodes))
+                with self.log.timed("env"):
+                    obs, _ = self.env.reset(seed=training_seed(self.seed, self.episodes))
                 recorder = EpisodeRecorder(obs, self.action_dim)
                 policy = self.random if self.random_episode() else self.explore
                 policy.reset()
-            action = policy.act(obs)
-            obs, reward, terminated, truncated, _ = self.env.step(action)
+            with self.log.timed("act"):
+                action = policy.act(obs)
+            with self.log.timed("env"):
+                obs, reward, terminated, truncated, _ = self.env.step(action)
             recorder.add(obs, action, reward, terminal=terminated)
             self.env_steps += 1
+            self.log.count_steps()
             bar.update(1)
             if terminated or truncated:
                 episode = recorder.episode()

@@ -5,7 +5,8 @@
         run.json    task, method, seed, config, frame_skip, status ("running" | "stopped" | "done"), wall_s,
                     machine (the first session's), session_machines (one per session: the CPU and
                     versions it ran on, from which env step), protocol (role reported | tuning,
-                    seeds, evaluation seeds: protocol.run_record)
+                    seeds, evaluation seeds: protocol.run_record), wall_by_phase (where the wall clock
+                    went: seconds per phase, summed over the sessions that timed them; see `RunLog.timed`)
 
 Both are rewritten atomically after every evaluation, so a killed run leaves a
 folder that `RunLog` reopens: the finished evaluations are kept and the run
@@ -148,7 +149,8 @@ class RunLog:
         meta = self._protocol_across_sessions(meta, old)
         # Wall clock accumulates over resumed sessions; the first session's machine is kept, and so
         # is how far the run got, until this session records more. The config is this session's.
-        kept = ("wall_s", "sessions", "machine", "export_refusals", "env_steps", "frames", "restores")
+        kept = ("wall_s", "sessions", "machine", "export_refusals", "env_steps", "frames", "restores",
+                "wall_by_phase")
         self.meta = {**meta, **{k: old[k] for k in kept if k in old}}
         self.meta.setdefault("wall_s", 0.0)
         self.meta["sessions"] = int(self.meta.get("sessions", 0)) + 1
@@ -161,6 +163,10 @@ class RunLog:
         self.meta["status"] = "running"
         self._session_start = time.perf_counter()
         self._wall_at_start = float(self.meta["wall_s"])
+        phases = self.meta.get("wall_by_phase") or {}
+        self._phase_s = {k: float(v) for k, v in (phases.get("seconds") or {}).items()}
+        self._timed_at_start = float(phases.get("wall_s", 0.0))
+        self._timed_steps = int(phases.get("env_steps", 0))
         self._write_meta()
 
     def _protocol_across_sessions(self, meta: dict, old: dict) -> dict:
@@ -204,6 +210,29 @@ class RunLog:
         """Wall-clock seconds of this run, summed over all its sessions."""
         return self._wall_at_start + time.perf_counter() - self._session_start
 
+    @contextmanager
+    def timed(self, phase: str):
+        """Add the wall-clock time of the block to `phase` (run.json "wall_by_phase").
+
+        Why: a run's cost per 1000 frames is its headline cost figure, and a change in it (another
+        machine, a growing replay, a slower export) is only explained by where the time went. The
+        phases are whatever the method names (mbrl_loop: train, save, export, act, env, eval,
+        restore); "wall_s" there is the wall clock of the sessions that timed them, so
+        wall_s minus the phases is the untimed rest (bookkeeping, cache writes).
+        """
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.add_time(phase, time.perf_counter() - start)
+
+    def add_time(self, phase: str, seconds: float) -> None:
+        self._phase_s[phase] = self._phase_s.get(phase, 0.0) + float(seconds)
+
+    def count_steps(self, n: int = 1) -> None:
+        """Env steps taken in timed sessions (steps redone after a stop count again, as wall_s does)."""
+        self._timed_steps += int(n)
+
     def add_eval(self, env_steps: int, frames: int, returns: list[float]) -> dict:
         row = {"env_steps": int(env_steps), "frames": int(frames), "return_mean": float(np.mean(returns)),
                "return_std": float(np.std(returns)), "returns": [float(r) for r in returns],
@@ -242,6 +271,10 @@ class RunLog:
 
     def _write_meta(self, status: Optional[str] = None) -> None:
         self.meta["wall_s"] = round(self.wall_s(), 2)
+        if self._phase_s:
+            timed = self._timed_at_start + time.perf_counter() - self._session_start
+            self.meta["wall_by_phase"] = {"wall_s": round(timed, 2), "env_steps": self._timed_steps,
+                                          "seconds": {k: round(v, 2) for k, v in sorted(self._phase_s.items())}}
         write_run_meta(self.meta_path, self.meta)
 
 
