@@ -216,18 +216,15 @@ class RunLog:
 
         Why: a run's cost per 1000 frames is its headline cost figure, and a change in it (another
         machine, a growing replay, a slower export) is only explained by where the time went. The
-        phases are whatever the method names (mbrl_loop: train, save, export, act, env, eval,
-        restore); "wall_s" there is the wall clock of the sessions that timed them, so
-        wall_s minus the phases is the untimed rest (bookkeeping, cache writes).
+        phases are whatever the method names (mbrl_loop: train, save, export, act, env, eval);
+        "wall_s" there is the wall clock of the sessions that timed them, so wall_s minus the
+        phases is the untimed rest (bookkeeping, cache writes).
         """
         start = time.perf_counter()
         try:
             yield
         finally:
-            self.add_time(phase, time.perf_counter() - start)
-
-    def add_time(self, phase: str, seconds: float) -> None:
-        self._phase_s[phase] = self._phase_s.get(phase, 0.0) + float(seconds)
+            self._phase_s[phase] = self._phase_s.get(phase, 0.0) + time.perf_counter() - start
 
     def count_steps(self, n: int = 1) -> None:
         """Env steps taken in timed sessions (steps redone after a stop count again, as wall_s does)."""
