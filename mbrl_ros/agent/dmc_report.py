@@ -267,8 +267,8 @@ def _phase_section(phases: dict[str, dict[int, dict]]) -> str:
     if not text:
         return ""
     return ("\n## Where the wall clock goes\n\n"
-            "Seconds per 1000 frames by phase, over the sessions that timed them (run.json \"wall_by_phase\"; "
-            "earlier sessions of a run are not in it): train = gradient steps, act = the controller's tick "
+            "Seconds per 1000 frames by phase, over the `agent run` invocations that timed them (run.json "
+            "\"wall_by_phase\"; a run's stretches from before the timing existed are not in it): train = gradient steps, act = the controller's tick "
             "(belief filter + plan), env = the suite's step and render, eval = the evaluation episodes, "
             "export = ONNX export + parity check + model swap, save = checkpoint, other = the rest "
             "(episode cache writes, bookkeeping). A snapshot restore's replay is outside these (run.json "
