@@ -52,18 +52,31 @@ def bootstrap_ci(values, level: float = 0.95, samples: int = BOOTSTRAP_SAMPLES, 
     return float(lo), float(hi)
 
 
+def _role(meta: dict) -> Optional[str]:
+    return (meta.get("protocol") or {}).get("role")
+
+
+def _run_meta(folder: Path) -> dict:
+    """A run folder's run.json, {} where it has none."""
+    path = folder / "run.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _reported_runs(results: Path, task: str, method: str):
+    """(seed, folder, run.json or {}) of each run of `method` on dmc_<task> that is not a tuning run."""
+    for folder in sorted((Path(results) / f"dmc_{task}" / method).glob("seed*")):
+        meta = _run_meta(folder)
+        if _role(meta) != "tuning":
+            yield int(folder.name[len("seed"):]), folder, meta
+
+
 def load_runs(results: Path, task: str, method: str = "mbrl") -> dict[int, list[dict]]:
     """seed -> evals.csv rows of the reported runs of `method` on dmc_<task>."""
     runs = {}
-    for folder in sorted((Path(results) / f"dmc_{task}" / method).glob("seed*")):
-        meta_path = folder / "run.json"
-        if meta_path.exists():
-            meta = json.loads(meta_path.read_text())
-            if (meta.get("protocol") or {}).get("role") == "tuning":
-                continue
+    for seed, folder, _ in _reported_runs(results, task, method):
         rows = read_evals(folder / "evals.csv")
         if rows:
-            runs[int(folder.name[len("seed"):])] = rows
+            runs[seed] = rows
     return runs
 
 
@@ -72,36 +85,39 @@ PHASES = ("train", "act", "env", "eval", "export", "save")
 
 def load_phases(results: Path, task: str, method: str = "mbrl") -> dict[int, dict]:
     """seed -> {"frames": frames timed, phase: seconds per 1000 frames, ..., "other", "total"} of the
-    reported runs whose run.json has "wall_by_phase" (runlog.RunLog.timed; sessions run before the
-    phases were timed are not in it). Runs without it are left out."""
+    reported runs whose run.json has "wall_by_phase" (runlog.RunLog.timed; a run's stretches from
+    before the timing existed are not in it). Runs without it are left out."""
     out = {}
-    for folder in sorted((Path(results) / f"dmc_{task}" / method).glob("seed*")):
-        meta_path = folder / "run.json"
-        if not meta_path.exists():
-            continue
-        meta = json.loads(meta_path.read_text())
+    for seed, _, meta in _reported_runs(results, task, method):
         phases = meta.get("wall_by_phase")
-        if (meta.get("protocol") or {}).get("role") == "tuning" or not phases or not phases.get("env_steps"):
+        if not phases or not phases.get("env_steps"):
             continue
         frames = int(phases["env_steps"]) * int(meta.get("frame_skip", 1))
         per = {k: float(v) * 1000.0 / frames for k, v in phases["seconds"].items()}
         total = float(phases["wall_s"]) * 1000.0 / frames
-        out[int(folder.name[len("seed"):])] = {"frames": frames, **per, "other": total - sum(per.values()),
+        out[seed] = {"frames": frames, **per, "other": total - sum(per.values()),
                                                "total": total}
     return out
 
 
-def phase_table(phases: dict[str, dict[int, dict]]) -> str:
-    """Markdown: where each run's wall clock went, seconds per 1000 frames (empty if no run timed it)."""
+def phase_section(phases: dict[str, dict[int, dict]]) -> str:
+    """Markdown section: where each run's wall clock went, seconds per 1000 frames (empty if no run
+    timed it)."""
     rows = [(task, seed, p) for task, by_seed in phases.items() for seed, p in sorted(by_seed.items())]
     if not rows:
         return ""
-    head = "| run | frames timed | " + " | ".join(PHASES) + " | other | total |"
-    lines = [head, "|" + "---|" * (4 + len(PHASES))]
+    lines = ["| run | frames timed | " + " | ".join(PHASES) + " | other | total |",
+             "|" + "---|" * (4 + len(PHASES))]
     for task, seed, p in rows:
         cells = " | ".join(f"{p.get(k, 0.0):.0f}" for k in (*PHASES, "other", "total"))
         lines.append(f"| {task} seed {seed} | {p['frames']} | {cells} |")
-    return "\n".join(lines)
+    return ("\n## Where the wall clock goes\n\n"
+            "Seconds per 1000 frames by phase, over the `agent run` invocations that timed them (run.json "
+            "\"wall_by_phase\"; a run's stretches from before the timing existed are not in it): "
+            "train = gradient steps, act = the controller's tick (belief filter + plan), env = the suite's step and render, eval = the evaluation episodes, "
+            "export = ONNX export + parity check + model swap, save = checkpoint, other = the rest "
+            "(episode cache writes, bookkeeping). A snapshot restore's replay is outside these (run.json "
+            "\"restores\").\n\n" + "\n".join(lines) + "\n")
 
 
 def load_tuning_runs(results: Path, task: str, method: str = "mbrl") -> dict[str, list[dict]]:
@@ -113,8 +129,7 @@ def load_tuning_runs(results: Path, task: str, method: str = "mbrl") -> dict[str
         if variant and not task_dir.name.startswith(f"dmc_{task}_"):
             continue  # another task whose name starts the same way
         for folder in sorted((task_dir / method).glob("seed*")):
-            meta_path = folder / "run.json"
-            if not meta_path.exists() or (json.loads(meta_path.read_text()).get("protocol") or {}).get("role") != "tuning":
+            if _role(_run_meta(folder)) != "tuning":
                 continue
             rows = read_evals(folder / "evals.csv")
             if rows:
@@ -255,24 +270,11 @@ def write_report(results: Path, out: Path, reference_path: Path = REFERENCE, met
             f"{table(rows, reference)}\n\n"
             "95 % CI: percentile bootstrap of the mean over seeds (10 000 resamples, fixed seed). Wall clock:\n"
             "a run's total seconds (training, acting, evaluations) per 1000 frames, mean over seeds.\n\n"
-            + "\n".join(f"![{t}](img/dmc_{t}.png)" for t in TASKS) + "\n" + _phase_section(phases))
+            + "\n".join(f"![{t}](img/dmc_{t}.png)" for t in TASKS) + "\n" + phase_section(phases))
     Path(out).mkdir(parents=True, exist_ok=True)
     (Path(out) / "dmc_results.md").write_text(text)
     (Path(out) / "dmc_results.json").write_text(json.dumps(rows, indent=1, default=str) + "\n")
     return rows
-
-
-def _phase_section(phases: dict[str, dict[int, dict]]) -> str:
-    text = phase_table(phases)
-    if not text:
-        return ""
-    return ("\n## Where the wall clock goes\n\n"
-            "Seconds per 1000 frames by phase, over the `agent run` invocations that timed them (run.json "
-            "\"wall_by_phase\"; a run's stretches from before the timing existed are not in it): train = gradient steps, act = the controller's tick "
-            "(belief filter + plan), env = the suite's step and render, eval = the evaluation episodes, "
-            "export = ONNX export + parity check + model swap, save = checkpoint, other = the rest "
-            "(episode cache writes, bookkeeping). A snapshot restore's replay is outside these (run.json "
-            "\"restores\").\n\n" + text + "\n")
 
 
 def main(argv: Optional[list[str]] = None) -> int:
