@@ -170,6 +170,8 @@ def test_report_refuses_to_report_a_seed_used_for_tuning(tmp_path, capsys):
     assert code == 0, err
     tables = (tmp_path / "docs" / "results_tables.md").read_text()
     assert "per config: other 1, toy_trial 1." in tables
+    # toy's table names the trial run on its env under another config; the other env's is not its
+    assert "this config (not reported, their seeds never are): 0; of other configs on the same env: toy_trial 1." in tables
     assert "toy_trial" not in json.loads((tmp_path / "docs" / "results_summary.json").read_text())
 
     # a trial the config lists burns its seeds too
