@@ -24,6 +24,7 @@ from typing import Optional
 
 import numpy as np
 
+from mbrl_ros.agent import protocol
 from mbrl_ros.agent.runlog import read_evals
 
 TASKS = ("cartpole_swingup", "reacher_easy", "cheetah_run", "walker_walk")
@@ -52,10 +53,6 @@ def bootstrap_ci(values, level: float = 0.95, samples: int = BOOTSTRAP_SAMPLES, 
     return float(lo), float(hi)
 
 
-def _role(meta: dict) -> Optional[str]:
-    return (meta.get("protocol") or {}).get("role")
-
-
 def _run_meta(folder: Path) -> dict:
     """A run folder's run.json, {} where it has none."""
     path = folder / "run.json"
@@ -66,7 +63,7 @@ def _reported_runs(results: Path, task: str, method: str):
     """(seed, folder, run.json or {}) of each run of `method` on dmc_<task> that is not a tuning run."""
     for folder in sorted((Path(results) / f"dmc_{task}" / method).glob("seed*")):
         meta = _run_meta(folder)
-        if _role(meta) != "tuning":
+        if protocol.status(meta) != "tuning":
             yield int(folder.name[len("seed"):]), folder, meta
 
 
@@ -95,8 +92,7 @@ def load_phases(results: Path, task: str, method: str = "mbrl") -> dict[int, dic
         frames = int(phases["env_steps"]) * int(meta.get("frame_skip", 1))
         per = {k: float(v) * 1000.0 / frames for k, v in phases["seconds"].items()}
         total = float(phases["wall_s"]) * 1000.0 / frames
-        out[seed] = {"frames": frames, **per, "other": total - sum(per.values()),
-                                               "total": total}
+        out[seed] = {"frames": frames, **per, "other": total - sum(per.values()), "total": total}
     return out
 
 
@@ -129,7 +125,7 @@ def load_tuning_runs(results: Path, task: str, method: str = "mbrl") -> dict[str
         if variant and not task_dir.name.startswith(f"dmc_{task}_"):
             continue  # another task whose name starts the same way
         for folder in sorted((task_dir / method).glob("seed*")):
-            if _role(_run_meta(folder)) != "tuning":
+            if protocol.status(_run_meta(folder)) != "tuning":
                 continue
             rows = read_evals(folder / "evals.csv")
             if rows:
