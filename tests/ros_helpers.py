@@ -23,13 +23,16 @@ from mbrl_ros.nodes.common import COMMAND_QOS, SENSOR_QOS  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def diagnostic_statuses(messages: list, status_name: str) -> list[dict]:
+    """Key/values of every status called `status_name` among received DiagnosticArrays, oldest first."""
+    return [{kv.key: kv.value for kv in status.values}
+            for msg in messages for status in msg.status if status.name == status_name]
+
+
 def diagnostic_values(messages: list, status_name: str) -> dict:
     """Key/values of the newest status called `status_name` among received DiagnosticArrays ({} if none)."""
-    for msg in reversed(messages):
-        for status in msg.status:
-            if status.name == status_name:
-                return {kv.key: kv.value for kv in status.values}
-    return {}
+    statuses = diagnostic_statuses(messages, status_name)
+    return statuses[-1] if statuses else {}
 
 
 def node_process(module: str, *ros_args: str, params_file: Path | None = None, log_path: Path | None = None,

@@ -165,14 +165,15 @@ def test_logger_crash_is_respawned_and_control_never_stops_but_a_controller_cras
     check, healthy_check_timeout_ms 1000; seen in 2 of ~25 runs here, /clock and commands
     both stopped at the kill and again when the new logger opened its ports): a transport property,
     documented in docs/nodes.md "Supervision", not the supervision's doing, so kept out of this test."""
+    import yaml
     from diagnostic_msgs.msg import DiagnosticArray
     from std_msgs.msg import Float64MultiArray
 
     from mbrl_ros.nodes.common import COMMAND_QOS
     from mbrl_ros.nodes.cpu_share import thread_nice_values
-    from tests.ros_helpers import ROOT, diagnostic_values, ros_node, spin_for, spin_until, stop
+    from tests.ros_helpers import (ROOT, diagnostic_statuses, diagnostic_values, ros_node, spin_for, spin_until,
+                                   stop)
 
-    period = 1.0 / 20.0  # config/ros/sim.yaml control_rate_hz, real_time_factor 1
     data = tmp_path / "data"
     log = tmp_path / "launch.log"
     with open(log, "wb") as out:
@@ -220,13 +221,20 @@ def test_logger_crash_is_respawned_and_control_never_stops_but_a_controller_cras
             spin_for(node, 5.0)  # more baseline, after the restart
             gap = _max_gap(commands, kill_at, recovered_at)
             baseline_gap = max(baseline_gap, _max_gap(commands, recovered_at, time.monotonic()))
-            # Control never stopped: commands all through the crash and the restart, with no gap the
-            # restart caused beyond 4 control periods (200 ms, well inside the robot's 0.5 s command
-            # watchdog, config/ros/sim.yaml) or what this machine showed anyway. Starting the new
-            # logger's Python on a 2-core machine has delayed one tick by up to ~140 ms (2.5 periods
-            # was too tight once in ~30 runs); a stalled stream, such as the 1-1.7 s of the SHM
-            # transport in the docstring, is far outside it.
-            assert gap <= max(4 * period, 1.5 * baseline_gap), \
+            # Control never stopped, judged where it matters, at the robot: its command watchdog
+            # (config/ros/sim.yaml command_timeout_s, 0.5 s) never zeroed the actuators, the oldest
+            # command it held stayed inside that timeout, and the controller's stream never lapsed as
+            # long. A stalled stream, such as the 1-1.7 s of the SHM transport in the docstring, fails
+            # all three. Not a tighter bound: starting the new logger's Python on a 2-core machine has
+            # delayed one tick by 140 ms here and 209 ms on CI (4 control periods of 50 ms), harmless to the robot.
+            timeout = yaml.safe_load((ROOT / "config/ros/sim.yaml").read_text())["sim"]["ros__parameters"][
+                "command_timeout_s"]
+            robot = diagnostic_statuses(diags, "mbrl_ros: sim")  # about one a second since the kill
+            assert len(robot) >= 3, f"{len(robot)} sim diagnostics since the kill"
+            assert not any(r["command_timed_out"] == "True" for r in robot), robot
+            oldest_command = max(float(r["command_age_max_s"]) for r in robot)
+            assert oldest_command < timeout, robot
+            assert gap < timeout, \
                 f"longest command gap {gap * 1e3:.0f} ms over the {recovered_at - kill_at:.1f} s of crash and " \
                 f"restart, {baseline_gap * 1e3:.0f} ms over the 8 s before and the 5 s after"
             assert proc.poll() is None, tail()
@@ -239,7 +247,8 @@ def test_logger_crash_is_respawned_and_control_never_stops_but_a_controller_cras
             sim_pid = _pids(log, "sim")[0]
             os.kill(controller_pid, signal.SIGKILL)
             code = proc.wait(timeout=60)
-            print(f"gaps: baseline {baseline_gap * 1e3:.0f} ms, logger crash + restart {gap * 1e3:.0f} ms")
+            print(f"gaps: baseline {baseline_gap * 1e3:.0f} ms, logger crash + restart {gap * 1e3:.0f} ms; "
+                  f"oldest command at the robot {oldest_command * 1e3:.0f} ms")
     finally:
         if proc.poll() is None:
             stop(proc)
