@@ -265,7 +265,10 @@ def write_report(results: Path, out: Path, reference_path: Path = REFERENCE, met
             f"Published: 100k (500k) frames, {reference['source']}\n\n"
             f"{table(rows, reference)}\n\n"
             "95 % CI: percentile bootstrap of the mean over seeds (10 000 resamples, fixed seed). Wall clock:\n"
-            "a run's total seconds (training, acting, evaluations) per 1000 frames, mean over seeds.\n\n"
+            "a run's total seconds from its start to its last evaluation (training, acting, evaluations), per\n"
+            "1000 frames of that evaluation, mean over seeds. The phase table below spans each run's timed\n"
+            "stretch up to where it stopped, past its last evaluation while a run is in progress, so the\n"
+            "two totals can differ by a few percent.\n\n"
             + "\n".join(f"![{t}](img/dmc_{t}.png)" for t in TASKS) + "\n" + phase_section(phases))
     Path(out).mkdir(parents=True, exist_ok=True)
     (Path(out) / "dmc_results.md").write_text(text)
