@@ -224,8 +224,9 @@ def test_logger_crash_is_respawned_and_control_never_stops_but_a_controller_cras
             # Control never stopped, judged where it matters, at the robot: its command watchdog
             # (config/ros/sim.yaml command_timeout_s, 0.5 s) never zeroed the actuators, the oldest
             # command it held stayed inside that timeout, and the controller's stream never lapsed as
-            # long. A stalled stream, such as the 1-1.7 s of the SHM transport in the docstring, fails
-            # all three. Not a tighter bound: starting the new logger's Python on a 2-core machine has
+            # long. A controller that lapses while the robot runs fails all three; a stall of the whole
+            # graph (the 1-1.7 s of the SHM transport in the docstring stops /clock too, so the sim's
+            # clock pauses with it) fails the gap check, measured on wall clock. Not a tighter bound: starting the new logger's Python on a 2-core machine has
             # delayed one tick by 140 ms here and 209 ms on CI (over 4 control periods of 50 ms),
             # harmless to the robot. The sim reports whether its watchdog is tripped at report time,
             # and the oldest command it held since the last report, which catches a trip in between.
