@@ -233,8 +233,9 @@ def test_logger_crash_is_respawned_and_control_never_stops_but_a_controller_cras
             # graph (the 1-1.7 s of the SHM transport in the docstring stops /clock too, so the sim's
             # clock pauses with it) fails the gap check, measured on wall clock. Not a tighter bound:
             # starting the new logger's Python on a 2-core machine has delayed one tick by 140 ms
-            # here and 209 ms on CI (over 4 control periods of 50 ms), harmless to the robot. The sim reports whether its watchdog is tripped at report time,
-            # and the oldest command it held since the last report, which catches a trip in between.
+            # here and 209 ms on CI (over 4 control periods of 50 ms), harmless to the robot. The sim
+            # reports whether its watchdog is tripped at report time, and the oldest command it held
+            # since the last report, which catches a trip in between.
             timeout = yaml.safe_load((ROOT / "config/ros/sim.yaml").read_text())["sim"]["ros__parameters"][
                 "command_timeout_s"]
             robot = diagnostic_statuses(diags, "mbrl_ros: sim")  # about one a second since the kill
