@@ -161,12 +161,12 @@ def _max_gap(commands: list[tuple[float, float]], start: float, end: float) -> f
 @pytest.mark.ros
 def test_logger_crash_is_respawned_and_control_never_stops_but_a_controller_crash_stops_the_graph(
         tmp_path, monkeypatch):
-    """The graph runs on Fast DDS's UDPv4 transport only. With its default shared-memory transport a
-    SIGKILLed subscriber can stall the processes that publish to it for 1-1.7 s (the SHM port health
-    check, healthy_check_timeout_ms 1000; seen in 2 of ~25 runs here, /clock and commands
-    both stopped at the kill and again when the new logger opened its ports): a transport property,
-    documented in docs/nodes.md "Supervision", not the supervision's doing, so kept out of this test."""
-    import yaml
+    """The graph and this test's node run on Fast DDS's UDPv4 transport only. With its default
+    shared-memory transport a SIGKILLed subscriber can stall the processes that publish to it for
+    1-1.7 s (the SHM port health check, healthy_check_timeout_ms 1000; seen in 2 of ~25 runs here,
+    /clock and commands both stopped at the kill and again when the new logger opened its ports): a
+    transport property, documented in docs/nodes.md "Supervision", not the supervision's doing, so
+    kept out of this test."""
     from diagnostic_msgs.msg import DiagnosticArray
     from std_msgs.msg import Float64MultiArray
 
@@ -175,17 +175,17 @@ def test_logger_crash_is_respawned_and_control_never_stops_but_a_controller_cras
     from tests.ros_helpers import (ROOT, diagnostic_statuses, diagnostic_values, ros_node, spin_for, spin_until,
                                    stop)
 
+    # The graph and this test's own node, which measures the command stream, both on UDPv4: with
+    # its default SHM + UDP the measuring node saw 1.05 and 1.2 s gaps at the kill in 2 of 4 runs on
+    # an idle machine while the robot's checks passed; 0 of 10 with UDPv4 (docs/nodes.md "Supervision").
+    monkeypatch.setenv("FASTDDS_BUILTIN_TRANSPORTS", "UDPv4")
     data = tmp_path / "data"
     log = tmp_path / "launch.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "mbrl_ros.cli", "launch", "sim", "train:=false",
                                  f"data_dir:={data}"], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True, env={**os.environ, "FASTDDS_BUILTIN_TRANSPORTS": "UDPv4"})
+                                start_new_session=True)
     try:
-        # This test's own node, which measures the command stream, on UDPv4 too: with its default
-        # SHM + UDP it saw 1.05 and 1.2 s gaps at the kill in 2 of 4 runs on an idle machine while
-        # the robot's checks passed; 0 of 10 with UDPv4 (2026-12-06, docs/nodes.md "Supervision").
-        monkeypatch.setenv("FASTDDS_BUILTIN_TRANSPORTS", "UDPv4")
         with ros_node() as node:
             # Each command as (arrival here, monotonic; sent by the controller, its wall clock). Gaps are
             # taken between send times, what the robot's command stream did: arrival times would add
@@ -206,6 +206,7 @@ def test_logger_crash_is_respawned_and_control_never_stops_but_a_controller_cras
             assert set(thread_nice_values(logger_pid).values()) == {5}, thread_nice_values(logger_pid)
             environ = Path(f"/proc/{logger_pid}/environ").read_bytes().split(b"\0")
             assert b"OMP_NUM_THREADS=1" in environ and b"MKL_NUM_THREADS=1" in environ
+            assert b"FASTDDS_BUILTIN_TRANSPORTS=UDPv4" in environ  # the graph inherits the transport
             controller_pid = _pids(log, "controller")[0]
             assert set(thread_nice_values(controller_pid).values()) == {0}  # control keeps full priority
 
@@ -236,8 +237,7 @@ def test_logger_crash_is_respawned_and_control_never_stops_but_a_controller_cras
             # here and 209 ms on CI (over 4 control periods of 50 ms), harmless to the robot. The sim
             # reports whether its watchdog is tripped at report time, and the oldest command it held
             # since the last report, which catches a trip in between.
-            timeout = yaml.safe_load((ROOT / "config/ros/sim.yaml").read_text())["sim"]["ros__parameters"][
-                "command_timeout_s"]
+            timeout = node_parameter(next(n for n in sim_graph() if n.name == "sim"), "command_timeout_s")
             robot = diagnostic_statuses(diags, "mbrl_ros: sim")  # about one a second since the kill
             assert len(robot) >= 3, f"{len(robot)} sim diagnostics since the kill"
             assert not any(r["command_timed_out"] == "True" for r in robot), robot
