@@ -79,3 +79,18 @@ def test_an_exception_in_training_ends_the_run_and_is_kept(tmp_path, ingest_conf
     assert online.status()["failure"] == online.failure and online.trainer is None
     with pytest.raises(ValueError, match="corrupt or truncated"):
         online.run(threading.Event(), 0.1, raise_errors=True)  # the node's way: raised to the caller
+
+
+def test_owed_steps_are_capped_when_training_falls_behind(tmp_path, ingest_config):
+    """A robot that logs faster than the trainer trains must not leave an ever-growing backlog."""
+    bags = tmp_path / "bags"
+    collect("mbrl_ros/Reacher2D-v0", 2, bags, seed=0, image_size=32, max_steps=20, progress=False, prefix="a")
+    online = OnlineTrainer(OnlineConfig(bag_dir=bags, work_dir=tmp_path / "w", model_store=tmp_path / "m",
+                                        ingest=ingest_config, preset="tiny", train_ratio=1.0, chunk_steps=5,
+                                        max_steps_owed=15))
+    assert online.poll_data() == 40
+    assert online.steps_owed == 15 and online.steps_dropped == 25
+    assert online.status()["steps_dropped"] == "25"
+    assert online.train_some() == 5 and online.steps_owed == 10
+    with pytest.raises(ValueError, match="max_steps_owed"):
+        OnlineConfig(bag_dir=bags, work_dir=tmp_path, model_store=tmp_path, ingest=ingest_config, max_steps_owed=-1)

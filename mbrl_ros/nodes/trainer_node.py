@@ -41,6 +41,9 @@ PARAMETERS = table(
     Param("preset", "string", "small", "world-model preset when starting from scratch (WorldModelConfig.PRESETS)"),
     Param("train_ratio", "double", 0.5, "gradient steps per new real transition", range=(0.0, 1000.0)),
     Param("export_every", "integer", 200, "gradient steps between published bundles", range=(1, 10_000_000)),
+    Param("max_steps_owed", "integer", 2000, "most gradient steps the trainer may owe; when it falls further "
+          "behind the data the excess is dropped (counted in /diagnostics steps_dropped); 0: no cap",
+          range=(0, 2**31 - 1)),
     Param("poll_s", "double", 2.0, "how often to look for new bag segments", range=(0.05, 3600.0), unit="s"),
     Param("seed", "integer", 0, "training seed", range=(0, 2**31 - 1)),
     *cpu_share_parameters(niceness=10, threads=1),  # leave the cores to the sim and the controller
@@ -122,7 +125,8 @@ def _build_online_trainer(p: dict):
     return OnlineTrainer(OnlineConfig(
         bag_dir=p["bag_dir"], work_dir=p["work_dir"], model_store=p["model_store"], ingest=ingest,
         init_checkpoint=_checkpoint_from(p["init_from"]), preset=p["preset"],
-        train_ratio=float(p["train_ratio"]), export_every=int(p["export_every"]), seed=int(p["seed"]),
+        train_ratio=float(p["train_ratio"]), export_every=int(p["export_every"]),
+        max_steps_owed=int(p["max_steps_owed"]), seed=int(p["seed"]),
         threads=int(p["threads"])))
 
 

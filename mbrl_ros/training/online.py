@@ -39,6 +39,10 @@ class OnlineConfig:
     train_ratio: float = 0.5  # gradient steps per new real transition
     chunk_steps: int = 10  # gradient steps between data polls
     export_every: int = 200  # gradient steps between published bundles
+    # A robot can log faster than this machine trains. Beyond this many owed steps the excess
+    # is dropped (and counted): training samples the whole cache anyway, so only the ratio is
+    # lost, and the trainer does not work off an hours-long backlog after the robot stops. 0: no cap.
+    max_steps_owed: int = 2000
     fused_horizon: int = DEFAULT_FUSED_HORIZON  # exported imagine graph's length = the controller's CEM/MPPI horizon
     min_episodes: int = 1  # start training once this many episodes are cached
     seed: int = 0
@@ -49,8 +53,9 @@ class OnlineConfig:
             setattr(self, name, Path(getattr(self, name)))
         if self.init_checkpoint:
             self.init_checkpoint = Path(self.init_checkpoint)
-        if self.train_ratio < 0 or self.chunk_steps < 1 or self.export_every < 1:
-            raise ValueError("train_ratio >= 0, chunk_steps >= 1 and export_every >= 1 required")
+        if self.train_ratio < 0 or self.chunk_steps < 1 or self.export_every < 1 or self.max_steps_owed < 0:
+            raise ValueError("train_ratio >= 0, chunk_steps >= 1, export_every >= 1 and max_steps_owed >= 0 "
+                             "required")
 
 
 class OnlineTrainer:
@@ -61,6 +66,7 @@ class OnlineTrainer:
         self.checkpoint = config.work_dir / "checkpoint.pt"
         self.trainer: Optional[Trainer] = None
         self.steps_owed = 0.0  # gradient steps earned by new data, not yet taken
+        self.steps_dropped = 0.0  # owed steps given up because training fell behind (max_steps_owed)
         self.new_transitions = 0
         self.exports = 0
         self.last_version: Optional[str] = None
@@ -96,7 +102,17 @@ class OnlineTrainer:
         self.new_transitions += steps
         self.steps_owed += steps * self.config.train_ratio
         log.info("ingested %d episodes (%d transitions) from %s", len(episodes), steps, self.config.bag_dir)
+        self._cap_debt()
         return steps
+
+    def _cap_debt(self) -> None:
+        cap = self.config.max_steps_owed
+        if cap and self.steps_owed > cap:
+            excess = self.steps_owed - cap
+            self.steps_dropped += excess
+            self.steps_owed = float(cap)
+            log.warning("training is behind the data: dropped %.0f owed steps (%.0f in all; max_steps_owed %d)",
+                        excess, self.steps_dropped, cap)
 
     def _create_trainer(self) -> None:
         episodes = self.cache.episodes()
@@ -190,7 +206,8 @@ class OnlineTrainer:
         t = self.trainer
         out = {"train_step": str(t.step if t else 0), "exports": str(self.exports),
                "last_version": self.last_version or "none", "new_transitions": str(self.new_transitions),
-               "steps_owed": f"{self.steps_owed:.0f}", "cached_episodes": str(len(self.cache.paths()))}
+               "steps_owed": f"{self.steps_owed:.0f}", "steps_dropped": f"{self.steps_dropped:.0f}",
+               "cached_episodes": str(len(self.cache.paths()))}
         if t and t.last_metrics:
             out.update({k: f"{v:.4g}" for k, v in t.last_metrics.items() if k.startswith("loss/")})
         if self.last_error:
