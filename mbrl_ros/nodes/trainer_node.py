@@ -27,6 +27,7 @@ from rclpy.node import Node
 from mbrl_ros.nodes.common import declare, run, publish_status
 from mbrl_ros.nodes.cpu_share import cpu_share_parameters, yield_cpu
 from mbrl_ros.params import Param, table
+from mbrl_ros.training.online_parameters import ONLINE_PARAMETERS
 
 PARAMETERS = table(
     Param("env_id", "string", "", "simulated task whose joints/limits/image size describe the bags (sim graph)"),
@@ -38,14 +39,8 @@ PARAMETERS = table(
     Param("model_store", "string", "mbrl_data/models", "store to publish new bundles into (the controller's "
           "watch_store)"),
     Param("init_from", "string", "", "model store or checkpoint to continue from (a store's checkpoint.pt is used)"),
-    Param("preset", "string", "small", "world-model preset when starting from scratch (WorldModelConfig.PRESETS)"),
-    Param("train_ratio", "double", 0.5, "gradient steps per new real transition", range=(0.0, 1000.0)),
-    Param("export_every", "integer", 200, "gradient steps between published bundles", range=(1, 10_000_000)),
-    Param("max_steps_owed", "integer", 2000, "most gradient steps the trainer may owe; when it falls further "
-          "behind the data the excess is dropped (counted in /diagnostics steps_dropped); 0: no cap",
-          range=(0, 2**31 - 1)),
+    ONLINE_PARAMETERS,  # preset, train_ratio, export_every, max_steps_owed, seed: shared with OnlineConfig
     Param("poll_s", "double", 2.0, "how often to look for new bag segments", range=(0.05, 3600.0), unit="s"),
-    Param("seed", "integer", 0, "training seed", range=(0, 2**31 - 1)),
     *cpu_share_parameters(niceness=10, threads=1),  # leave the cores to the sim and the controller
 )
 
@@ -124,10 +119,8 @@ def _build_online_trainer(p: dict):
         env.close()
     return OnlineTrainer(OnlineConfig(
         bag_dir=p["bag_dir"], work_dir=p["work_dir"], model_store=p["model_store"], ingest=ingest,
-        init_checkpoint=_checkpoint_from(p["init_from"]), preset=p["preset"],
-        train_ratio=float(p["train_ratio"]), export_every=int(p["export_every"]),
-        max_steps_owed=int(p["max_steps_owed"]), seed=int(p["seed"]),
-        threads=int(p["threads"])))
+        init_checkpoint=_checkpoint_from(p["init_from"]), threads=int(p["threads"]),
+        **{name: p[name] for name in ONLINE_PARAMETERS}))
 
 
 def main() -> int:

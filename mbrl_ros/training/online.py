@@ -22,6 +22,7 @@ from mbrl_ros.data.bags import IngestConfig, ingest_bags
 from mbrl_ros.data.episodes import EpisodeCache, load_episode
 from mbrl_ros.export import export_to_store
 from mbrl_ros.runtime.manifest import DEFAULT_FUSED_HORIZON
+from mbrl_ros.training.online_parameters import ONLINE_DEFAULTS, ONLINE_PARAMETERS
 from mbrl_ros.training.trainer import Trainer
 from mbrl_ros.world_model.config import WorldModelConfig
 
@@ -35,27 +36,31 @@ class OnlineConfig:
     model_store: Path  # where new bundles are published
     ingest: IngestConfig
     init_checkpoint: Optional[Path] = None  # continue from this (e.g. the shipped model's checkpoint)
-    preset: str = "small"  # fresh model when there is no checkpoint
-    train_ratio: float = 0.5  # gradient steps per new real transition
+    # Defaults and checks of the fields the trainer node also exposes: ONLINE_PARAMETERS.
+    preset: str = ONLINE_DEFAULTS["preset"]  # fresh model when there is no checkpoint
+    train_ratio: float = ONLINE_DEFAULTS["train_ratio"]  # gradient steps per new real transition
     chunk_steps: int = 10  # gradient steps between data polls
-    export_every: int = 200  # gradient steps between published bundles
+    export_every: int = ONLINE_DEFAULTS["export_every"]  # gradient steps between published bundles
     # A robot can log faster than this machine trains. Beyond this many owed steps the excess
     # is dropped (and counted): training samples the whole cache anyway, so only the ratio is
     # lost, and the trainer does not work off an hours-long backlog after the robot stops. 0: no cap.
-    max_steps_owed: int = 2000
+    max_steps_owed: int = ONLINE_DEFAULTS["max_steps_owed"]
     fused_horizon: int = DEFAULT_FUSED_HORIZON  # exported imagine graph's length = the controller's CEM/MPPI horizon
     min_episodes: int = 1  # start training once this many episodes are cached
-    seed: int = 0
-    threads: int = 1  # torch threads: leave the other core to the sim and controller
+    seed: int = ONLINE_DEFAULTS["seed"]
+    # torch threads: leave the other core to the sim and controller (the node's default comes from
+    # its cpu_share parameters, a node-layer table this layer cannot import)
+    threads: int = 1
 
     def __post_init__(self):
         for name in ("bag_dir", "work_dir", "model_store"):
             setattr(self, name, Path(getattr(self, name)))
         if self.init_checkpoint:
             self.init_checkpoint = Path(self.init_checkpoint)
-        if self.train_ratio < 0 or self.chunk_steps < 1 or self.export_every < 1 or self.max_steps_owed < 0:
-            raise ValueError("train_ratio >= 0, chunk_steps >= 1, export_every >= 1 and max_steps_owed >= 0 "
-                             "required")
+        for name, param in ONLINE_PARAMETERS.items():
+            setattr(self, name, param.check(getattr(self, name), strict=False))
+        if self.chunk_steps < 1:
+            raise ValueError(f"chunk_steps must be >= 1, got {self.chunk_steps}")
 
 
 class OnlineTrainer:
